@@ -1,0 +1,98 @@
+# Two commands do everything on a fresh clone: `make demo` and `make test`.
+# Both install what is missing: system packages (PostgreSQL, docker-compose, Java, Maven),
+# the virtual environment (.venv/, Python 3.12 as on MWAA) and the Spark jars.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+STATE := $(ROOT)/.state
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+# Python 3.12 as MWAA's Airflow 3.3.1 image; pyenv's if present.
+PYTHON312 := $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))),$(shell command -v python3.12))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+export PYTHONPATH := $(ROOT)
+export PATH := $(VENV)/bin:$(PATH)
+
+VENV_STAMP := $(VENV)/.installed
+JARS_STAMP := $(STATE)/jars/.fetched
+SYSTEM_STAMP := $(STATE)/.system
+
+.PHONY: help install system venv jars demo test test-fast lint stack-start stack-stop stack-env bench deploy clean distclean
+
+help:
+	@echo "make demo     start the local stack, run every DAG end to end, print a summary, stop"
+	@echo "make test     run the whole test suite (installs what is missing)"
+	@echo "make lint     ruff"
+	@echo "make bench    run the benchmarks (bench/*.py --quick), figures in bench/results/"
+	@echo "make deploy   package and upload to an MWAA environment (see README)"
+	@echo "make stack-start / stack-stop / stack-env   the local stack by hand"
+	@echo "make clean    remove .state/ (servers' data, Airflow home, jars)"
+
+install: system venv jars
+
+$(SYSTEM_STAMP):
+	@mkdir -p $(STATE)
+	@missing=""; \
+	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	  command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	  command -v mvn >/dev/null || missing="$$missing maven"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing system packages:$$missing"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	  fi
+	@touch $@
+system: $(SYSTEM_STAMP)
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt dags/constraints.txt
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv or python3.12 on PATH)"; exit 1; }
+	@mkdir -p $(STATE)
+	$(PYTHON312) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check uv==0.12.3
+	@# MWAA's requirements.txt names its constraints by their path on MWAA; use the same file here.
+	grep -v -- '--constraint' requirements.txt > $(STATE)/requirements-local.txt
+	$(VENV)/bin/uv pip install -q --python $(PY) apache-airflow==3.3.1 \
+	  -r $(STATE)/requirements-local.txt -r requirements-dev.txt -c dags/constraints.txt
+	@touch $@
+venv: $(VENV_STAMP)
+
+$(JARS_STAMP): local/jars/pom.xml | $(SYSTEM_STAMP)
+	mvn -q -f local/jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(STATE)/jars
+	@touch $@
+jars: $(JARS_STAMP)
+
+demo: install
+	$(PY) -m local.demo
+
+test: install
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
+
+stack-start: install
+	$(PY) -m local.stack start
+stack-stop: venv
+	$(PY) -m local.stack stop
+stack-env: venv
+	@$(PY) -m local.stack env
+
+# make deploy ENV=my-mwaa-env BUCKET=my-mwaa-bucket [SCRIPTS_URI=s3://bucket/spark_jobs]
+deploy: venv
+	$(PY) -m deploy.mwaa --environment "$(ENV)" --bucket "$(BUCKET)" $(if $(SCRIPTS_URI),--scripts-uri "$(SCRIPTS_URI)")
+
+clean:
+	-$(PY) -m local.stack stop 2>/dev/null
+	rm -rf $(STATE) dist
+
+distclean: clean
+	rm -rf $(VENV)

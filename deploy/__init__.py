@@ -1,0 +1,1 @@
+"""Packaging and deployment to Amazon MWAA."""

@@ -1,0 +1,78 @@
+"""Narrow extensions to moto for APIs the operators need and moto lacks.
+
+moto 5.2 has no Glue ``UpdateJob``. The real API replaces the whole job definition
+with ``JobUpdate`` (fields left out fall back to their defaults) and keeps the job's
+name, runs, bookmarks and tags; this module adds exactly that, so the provider's
+``GlueJobHook.update_job`` and our operators run unchanged against the local stack.
+
+Load it with :func:`apply` before serving requests: the local moto server
+(``local/moto_server.py``) and in-process tests both call it. Calling it twice is
+harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_APPLIED = False
+
+# JobUpdate member -> FakeJob attribute (moto's names), with the default AWS applies
+# when the member is left out of an UpdateJob call.
+_JOB_UPDATE_FIELDS: dict[str, tuple[str, Any]] = {
+    "Description": ("description", None),
+    "LogUri": ("log_uri", None),
+    "Role": ("role", None),
+    "ExecutionProperty": ("execution_property", {"MaxConcurrentRuns": 1}),
+    "Command": ("command", None),
+    "DefaultArguments": ("default_arguments", {}),
+    "NonOverridableArguments": ("non_overridable_arguments", None),
+    "Connections": ("connections", None),
+    "MaxRetries": ("max_retries", 0),
+    "AllocatedCapacity": ("allocated_capacity", None),
+    "Timeout": ("timeout", 2880),
+    "MaxCapacity": ("max_capacity", None),
+    "WorkerType": ("worker_type", None),
+    "NumberOfWorkers": ("number_of_workers", None),
+    "SecurityConfiguration": ("security_configuration", None),
+    "NotificationProperty": ("notification_property", None),
+    "GlueVersion": ("glue_version", None),
+    "CodeGenConfigurationNodes": ("code_gen_configuration_nodes", None),
+    "ExecutionClass": ("execution_class", "STANDARD"),
+    "SourceControlDetails": ("source_control_details", None),
+}
+
+
+def _update_job(backend: Any, name: str, job_update: dict[str, Any]) -> str:
+    from moto.core.utils import utcnow
+    from moto.glue.exceptions import EntityNotFoundException, InvalidInputException
+
+    job = backend.jobs.get(name)
+    if job is None:
+        raise EntityNotFoundException(f"Job {name} not found.")
+    if not job_update.get("Role") or not job_update.get("Command"):
+        raise InvalidInputException("UpdateJob", "JobUpdate requires Role and Command")
+    for member, (attribute, default) in _JOB_UPDATE_FIELDS.items():
+        setattr(job, attribute, job_update.get(member, default))
+    job.last_modified_on = utcnow()
+    return name
+
+
+def _update_job_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("JobName")
+    job_update = self._get_param("JobUpdate") or {}
+    return ActionResult({"JobName": _update_job(self.glue_backend, name, job_update)})
+
+
+def apply() -> None:
+    """Install the extensions into moto's Glue backend and response classes."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    from moto.glue.models import GlueBackend
+    from moto.glue.responses import GlueResponse
+
+    GlueBackend.update_job = _update_job  # type: ignore[attr-defined]
+    GlueResponse.update_job = _update_job_response  # type: ignore[attr-defined]
+    _APPLIED = True

@@ -1,0 +1,105 @@
+"""PostgreSQL for the local stack: Debian's server, a cluster under the state folder.
+
+It serves the Iceberg JDBC catalog (offline stand-in for the Glue Data Catalog) and the
+Redshift stand-in. It listens on 127.0.0.1 only, on a free port, with ``trust`` auth for
+loopback connections: a throw-away development cluster, never a deployment target.
+PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres`` user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+DATABASES = ("iceberg_catalog", "warehouse")
+SUPERUSER = "pipelines"
+
+
+def bin_dir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not found:
+        raise RuntimeError(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
+            "run `make system` (apt-get install postgresql)"
+        )
+    return Path(found[-1]).parent
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(_as_server_user(cmd), check=True, capture_output=True, text=True)
+
+
+def _chown_for_server(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, user="postgres", group="postgres")
+
+
+def init(data_dir: Path) -> None:
+    if (data_dir / "PG_VERSION").exists():
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _chown_for_server(data_dir)
+    _run([str(bin_dir() / "initdb"), "-D", str(data_dir), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8"])
+    with open(data_dir / "postgresql.conf", "a") as conf:
+        conf.write(
+            "\n# local stack\nlisten_addresses = '127.0.0.1'\n"
+            "shared_preload_libraries = 'pg_stat_statements'\n"
+            "pg_stat_statements.track = all\n"
+            "log_statement = 'all'\nlog_line_prefix = '%m [%p] app=%a db=%d '\n"
+        )
+
+
+def start(port: int, data_dir: Path, log: Path) -> None:
+    init(data_dir)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()
+    _chown_for_server(log)
+    _run(
+        [
+            str(bin_dir() / "pg_ctl"),
+            "-D",
+            str(data_dir),
+            "-l",
+            str(log),
+            "-o",
+            f"-p {port} -k {data_dir}",
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
+    )
+    for db in DATABASES:
+        exists = psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{db}'")
+        if not exists.strip():
+            psql(port, f"CREATE DATABASE {db}")
+    psql(port, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", db="warehouse")
+
+
+def psql(port: int, sql: str, db: str = "postgres") -> str:
+    out = subprocess.run(
+        [str(bin_dir() / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER, "-d", db, "-tAc", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
+
+
+def stop(data_dir: Path) -> None:
+    if not (data_dir / "postmaster.pid").exists():
+        return
+    _run([str(bin_dir() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"])
+
+
+def jdbc_url(port: int, db: str) -> str:
+    return f"jdbc:postgresql://127.0.0.1:{port}/{db}?user={SUPERUSER}"

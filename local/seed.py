@@ -1,0 +1,205 @@
+"""Seed the local AWS endpoint with the world the pipelines expect.
+
+One VPC with five subnets over three Availability Zones, each with a different number
+of free IPs; a security group with the self-referencing all-traffic inbound rule Glue
+requires and one without; route tables of which only some reach S3 (gateway endpoint
+or NAT); a Glue NETWORK connection per subnet; Glue jobs; S3 buckets; an EMR Serverless
+application; an SNS topic (with an SQS queue subscribed, so tests can read what was
+published); an SES identity; the IAM roles the jobs run as.
+
+The world is described by plain data (``SUBNETS``, ``CONNECTIONS``) so tests and
+benchmarks can reason about what they should see. ``seed()`` returns the created ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+
+from local.paths import REGION
+
+DATA_BUCKET = "mwaa-pipelines-data"
+ARTIFACTS_BUCKET = "mwaa-pipelines-artifacts"
+LAKE_BUCKET = "mwaa-pipelines-lake"
+MWAA_BUCKET = "mwaa-pipelines-environment"
+BUCKETS = (DATA_BUCKET, ARTIFACTS_BUCKET, LAKE_BUCKET, MWAA_BUCKET)
+
+GLUE_ROLE = "mwaa-pipelines-glue"
+EMR_ROLE = "mwaa-pipelines-emr-serverless"
+SNS_TOPIC = "mwaa-pipelines-alerts"
+SES_SENDER = "pipelines@example.com"
+SUBNET_DEMO_JOB = "subnet_failover_demo"
+UNMANAGED_CONNECTION = "warehouse-jdbc"
+
+
+@dataclass(frozen=True)
+class SubnetSpec:
+    key: str
+    zone: str
+    cidr: str
+    # ENIs created at seed time to use up addresses, so free IPs differ per subnet.
+    used_ips: int
+    security_group: str  # "self" (has the Glue rule) or "open" (lacks it)
+    route: str  # "s3-endpoint", "nat" or "none"
+
+
+SUBNETS: tuple[SubnetSpec, ...] = (
+    SubnetSpec("a1", "us-east-1a", "10.0.0.0/24", 0, "self", "s3-endpoint"),
+    SubnetSpec("a2", "us-east-1a", "10.0.1.0/26", 20, "self", "s3-endpoint"),
+    SubnetSpec("b1", "us-east-1b", "10.0.2.0/25", 40, "self", "nat"),
+    SubnetSpec("c1", "us-east-1c", "10.0.3.0/25", 0, "self", "none"),
+    SubnetSpec("c2", "us-east-1c", "10.0.4.0/27", 4, "open", "s3-endpoint"),
+)
+
+
+def connection_name(subnet_key: str) -> str:
+    return f"glue-net-{subnet_key}"
+
+
+def client(service: str, endpoint_url: str):
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _seed_network(ec2) -> dict:
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    sg_self = ec2.create_security_group(GroupName="glue-self-referencing", Description="Glue workers", VpcId=vpc_id)[
+        "GroupId"
+    ]
+    # Glue requires an inbound rule allowing all traffic from the group itself.
+    ec2.authorize_security_group_ingress(
+        GroupId=sg_self,
+        IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": sg_self}]}],
+    )
+    sg_open = ec2.create_security_group(
+        GroupName="glue-missing-self-rule", Description="lacks the Glue rule", VpcId=vpc_id
+    )["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=sg_open,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}],
+    )
+    security_groups = {"self": sg_self, "open": sg_open}
+
+    rt_endpoint = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    rt_nat = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    rt_none = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_vpc_endpoint(
+        VpcId=vpc_id,
+        ServiceName=f"com.amazonaws.{REGION}.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[rt_endpoint],
+    )
+    route_tables = {"s3-endpoint": rt_endpoint, "nat": rt_nat, "none": rt_none}
+
+    subnets: dict[str, dict] = {}
+    for spec in SUBNETS:
+        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=spec.cidr, AvailabilityZone=spec.zone)["Subnet"]
+        subnet_id = subnet["SubnetId"]
+        ec2.associate_route_table(RouteTableId=route_tables[spec.route], SubnetId=subnet_id)
+        for _ in range(spec.used_ips):
+            ec2.create_network_interface(SubnetId=subnet_id, Description="seeded: address in use")
+        free = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["AvailableIpAddressCount"]
+        subnets[spec.key] = {
+            "subnet_id": subnet_id,
+            "zone": spec.zone,
+            "free_ips": free,
+            "security_group_id": security_groups[spec.security_group],
+            "route": spec.route,
+        }
+
+    # The NAT route goes through a NAT gateway placed in the first subnet.
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat_id = ec2.create_nat_gateway(SubnetId=subnets["a1"]["subnet_id"], AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    ec2.create_route(RouteTableId=rt_nat, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat_id)
+    return {"vpc_id": vpc_id, "security_groups": security_groups, "route_tables": route_tables, "subnets": subnets}
+
+
+def _seed_glue(glue, network: dict, glue_role_arn: str) -> list[str]:
+    names = []
+    for key, subnet in network["subnets"].items():
+        name = connection_name(key)
+        glue.create_connection(
+            ConnectionInput={
+                "Name": name,
+                "ConnectionType": "NETWORK",
+                "ConnectionProperties": {},
+                "PhysicalConnectionRequirements": {
+                    "SubnetId": subnet["subnet_id"],
+                    "SecurityGroupIdList": [subnet["security_group_id"]],
+                    "AvailabilityZone": subnet["zone"],
+                },
+            }
+        )
+        names.append(name)
+    glue.create_connection(
+        ConnectionInput={
+            "Name": UNMANAGED_CONNECTION,
+            "ConnectionType": "JDBC",
+            "ConnectionProperties": {"JDBC_CONNECTION_URL": "jdbc:postgresql://warehouse.internal:5432/dev"},
+        }
+    )
+    glue.create_job(
+        Name=SUBNET_DEMO_JOB,
+        Role=glue_role_arn,
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{ARTIFACTS_BUCKET}/spark_jobs/platform_check.py"},
+        GlueVersion="5.0",
+        WorkerType="G.1X",
+        NumberOfWorkers=10,
+        Connections={"Connections": [names[0], UNMANAGED_CONNECTION]},
+        ExecutionProperty={"MaxConcurrentRuns": 10},
+        Tags={"team": "platform", "cost-center": "cc-100", "environment": "dev"},
+    )
+    return names
+
+
+def _role(iam, name: str, service: str) -> str:
+    doc = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
+        f'{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}'
+    )
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc)["Role"]["Arn"]
+
+
+def seed(endpoint_url: str) -> dict:
+    """Create the local AWS world on a fresh moto server and return its ids."""
+    s3 = client("s3", endpoint_url)
+    for bucket in BUCKETS:
+        s3.create_bucket(Bucket=bucket)
+    iam = client("iam", endpoint_url)
+    glue_role_arn = _role(iam, GLUE_ROLE, "glue.amazonaws.com")
+    emr_role_arn = _role(iam, EMR_ROLE, "emr-serverless.amazonaws.com")
+
+    network = _seed_network(client("ec2", endpoint_url))
+    connections = _seed_glue(client("glue", endpoint_url), network, glue_role_arn)
+
+    emr = client("emr-serverless", endpoint_url)
+    app_id = emr.create_application(name="mwaa-pipelines", releaseLabel="emr-7.12.0", type="SPARK")["applicationId"]
+
+    sns = client("sns", endpoint_url)
+    topic_arn = sns.create_topic(Name=SNS_TOPIC)["TopicArn"]
+    sqs = client("sqs", endpoint_url)
+    queue_url = sqs.create_queue(QueueName=f"{SNS_TOPIC}-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    client("ses", endpoint_url).verify_email_identity(EmailAddress=SES_SENDER)
+
+    return {
+        "region": REGION,
+        "buckets": {"data": DATA_BUCKET, "artifacts": ARTIFACTS_BUCKET, "lake": LAKE_BUCKET, "mwaa": MWAA_BUCKET},
+        "glue_role_arn": glue_role_arn,
+        "emr_execution_role_arn": emr_role_arn,
+        "emr_application_id": app_id,
+        "network": network,
+        "glue_connections": connections,
+        "glue_unmanaged_connection": UNMANAGED_CONNECTION,
+        "glue_subnet_demo_job": SUBNET_DEMO_JOB,
+        "sns_topic_arn": topic_arn,
+        "sns_inbox_queue_url": queue_url,
+        "ses_sender": SES_SENDER,
+    }

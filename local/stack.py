@@ -1,0 +1,251 @@
+"""Start, seed and stop the local stack; export the Airflow environment that uses it.
+
+    python -m local.stack start     # moto + seed + PostgreSQL, prints where they listen
+    python -m local.stack env       # shell exports for Airflow against the stack
+    python -m local.stack status
+    python -m local.stack stop      # stops both servers by their own PIDs
+
+Servers listen on 127.0.0.1 only. State: ``<home>/stack.json`` (ports, PIDs, seeded ids),
+``<home>/postgres``, ``<home>/airflow`` (Airflow home, SQLite metadata DB), ``<home>/dags``
+(the MWAA-shaped dags bundle), ``<home>/logs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.layout import ROOT, stage_dags_bundle
+from local import postgres
+from local.paths import DEFAULT_STACK_HOME, JARS, REGION
+from local.seed import client, seed
+
+START_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    home: Path = DEFAULT_STACK_HOME
+
+    @property
+    def info_file(self) -> Path:
+        return self.home / "stack.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pg_data(self) -> Path:
+        return self.home / "postgres"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.home / "dags"
+
+    def info(self) -> dict | None:
+        if not self.info_file.exists():
+            return None
+        return json.loads(self.info_file.read_text())
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> dict:
+        if self.info() is not None:
+            if self.is_up():
+                return self.info()  # type: ignore[return-value]
+            self.stop()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        # moto keeps its world in memory, so the catalog and warehouse start fresh with it.
+        shutil.rmtree(self.pg_data, ignore_errors=True)
+        shutil.rmtree(self.airflow_home, ignore_errors=True)
+        moto_port, pg_port = free_port(), free_port()
+        log = open(self.logs / "moto.log", "ab")
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "local.moto_server", "--port", str(moto_port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        info: dict = {"moto": {"pid": moto.pid, "port": moto_port, "endpoint_url": endpoint}}
+        self.info_file.write_text(json.dumps(info, indent=2))
+        try:
+            _wait_for_http(f"{endpoint}/moto-api/", moto)
+            info["seed"] = seed(endpoint)
+            postgres.start(pg_port, self.pg_data, self.logs / "postgres.log")
+            info["postgres"] = {"port": pg_port, "user": postgres.SUPERUSER, "data_dir": str(self.pg_data)}
+            stage_dags_bundle(self.dags_folder)
+            info["dags_folder"] = str(self.dags_folder)
+            info["airflow_home"] = str(self.airflow_home)
+            self.info_file.write_text(json.dumps(info, indent=2))
+        except BaseException:
+            self.stop()
+            raise
+        return info
+
+    def is_up(self) -> bool:
+        info = self.info()
+        if not info:
+            return False
+        try:
+            with urllib.request.urlopen(f"{info['moto']['endpoint_url']}/moto-api/", timeout=2):
+                pass
+        except OSError:
+            return False
+        return (self.pg_data / "postmaster.pid").exists()
+
+    def stop(self) -> None:
+        info = self.info() or {}
+        pid = info.get("moto", {}).get("pid")
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+                for _ in range(50):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            postgres.stop(self.pg_data)
+        self.info_file.unlink(missing_ok=True)
+
+    # -- what clients need ---------------------------------------------------------------
+    def airflow_env(self) -> dict[str, str]:
+        """Environment for Airflow (CLI, ``dags test``, standalone) against this stack."""
+        info = self.info()
+        if not info:
+            raise RuntimeError(f"the local stack is not running (no {self.info_file}): run `make stack-start`")
+        stage_dags_bundle(self.dags_folder)  # pick up DAG files added since start
+        return airflow_env(info, self.airflow_home, self.dags_folder)
+
+    def boto3_client(self, service: str):
+        info = self.info()
+        assert info, "stack not running"
+        return client(service, info["moto"]["endpoint_url"])
+
+
+def _wait_for_http(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto server exited with code {process.returncode}; see its log")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"moto server did not answer on {url} within {START_TIMEOUT_S}s")
+
+
+def spark_platform_config(info: dict) -> dict:
+    """The ``spark_platform_config`` Variable for the local stack (see operators.spark_settings)."""
+    seeded = info["seed"]
+    pg = info["postgres"]
+    buckets = seeded["buckets"]
+    return {
+        "scripts_uri": f"s3://{buckets['artifacts']}/spark_jobs",
+        "glue_role_arn": seeded["glue_role_arn"],
+        "emr_application_id": seeded["emr_application_id"],
+        "emr_execution_role_arn": seeded["emr_execution_role_arn"],
+        "log_uri": f"s3://{buckets['artifacts']}/logs/",
+        "iceberg_catalog": {
+            "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
+            "uri": f"jdbc:postgresql://127.0.0.1:{pg['port']}/iceberg_catalog",
+            "jdbc.user": pg["user"],
+            "warehouse": f"s3://{buckets['lake']}/warehouse",
+            "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        },
+        "local_jars_dir": str(JARS),
+    }
+
+
+def airflow_env(info: dict, airflow_home: Path, dags_folder: Path) -> dict[str, str]:
+    seeded = info["seed"]
+    aws_conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"region_name": REGION, "endpoint_url": info["moto"]["endpoint_url"]},
+    }
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
+        "AIRFLOW_VAR_SPARK_PLATFORM": "local",
+        "AIRFLOW_VAR_SPARK_PLATFORM_CONFIG": json.dumps(spark_platform_config(info)),
+        "AIRFLOW_VAR_PIPELINES_DATA_URI": f"s3://{seeded['buckets']['data']}",
+        "AWS_DEFAULT_REGION": REGION,
+        # Nothing reaches real AWS by accident: boto3 without the connection fails fast.
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SPARK_JARS_DIR": str(JARS),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+@contextlib.contextmanager
+def running_stack(home: Path = DEFAULT_STACK_HOME) -> Iterator[Stack]:
+    stack = Stack(home)
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["start", "stop", "status", "env"])
+    parser.add_argument("--home", type=Path, default=DEFAULT_STACK_HOME)
+    args = parser.parse_args(argv)
+    stack = Stack(args.home)
+    if args.command == "start":
+        info = stack.start()
+        print(f"moto (AWS APIs):  {info['moto']['endpoint_url']}  pid {info['moto']['pid']}")
+        print(f"PostgreSQL:       127.0.0.1:{info['postgres']['port']}  user {info['postgres']['user']}")
+        print(f"dags bundle:      {info['dags_folder']}")
+        print(f"state:            {stack.home}")
+    elif args.command == "stop":
+        stack.stop()
+        print("local stack stopped")
+    elif args.command == "status":
+        print("up" if stack.is_up() else "down")
+        return 0 if stack.is_up() else 1
+    else:
+        for key, value in stack.airflow_env().items():
+            print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

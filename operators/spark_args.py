@@ -1,0 +1,78 @@
+"""Translate one script invocation into each platform's dialect.
+
+A Spark task is a script from ``spark_jobs/`` plus ``--name value`` arguments. Glue takes
+arguments as a map and Spark properties through a single ``--conf`` argument; EMR
+Serverless and spark-submit take an argument list and ``--conf k=v`` pairs. These pure
+functions keep the three in step, so the script sees the same ``argv`` everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+JOBS_ARCHIVE = "spark_jobs.zip"
+
+
+class ScriptArgsError(ValueError):
+    """Script arguments cannot be expressed on every platform."""
+
+
+def glue_script_args(args: Sequence[str]) -> dict[str, str]:
+    """``["--in", "x", "--out", "y"]`` -> ``{"--in": "x", "--out": "y"}``.
+
+    Glue passes job arguments as a map of ``--name`` to value, so every argument must be a
+    ``--name value`` pair (a bare flag has no Glue form: pass ``--flag true``).
+    """
+    args = [str(a) for a in args]
+    if len(args) % 2:
+        raise ScriptArgsError(f"script arguments must be '--name value' pairs, got an odd count: {args}")
+    pairs: dict[str, str] = {}
+    for name, value in zip(args[::2], args[1::2], strict=True):
+        if not name.startswith("--") or len(name) < 3:
+            raise ScriptArgsError(f"script argument names start with '--': {name!r} in {args}")
+        if name in pairs:
+            raise ScriptArgsError(f"script argument {name!r} given twice in {args}")
+        pairs[name] = value
+    return pairs
+
+
+def validate_script_args(args: Sequence[str]) -> list[str]:
+    """Check the args have a Glue form too, so a DAG that works locally works on Glue."""
+    glue_script_args(args)
+    return [str(a) for a in args]
+
+
+def conf_pairs(conf: Mapping[str, str]) -> list[str]:
+    """``{"k": "v"}`` -> ``["--conf", "k=v"]`` for spark-submit and EMR Serverless."""
+    out: list[str] = []
+    for key in sorted(conf):
+        out += ["--conf", f"{key}={conf[key]}"]
+    return out
+
+
+def glue_conf_value(conf: Mapping[str, str]) -> str | None:
+    """Glue's single ``--conf`` argument: ``k1=v1 --conf k2=v2`` (the documented way)."""
+    if not conf:
+        return None
+    return " --conf ".join(f"{key}={conf[key]}" for key in sorted(conf))
+
+
+def emr_spark_submit_parameters(conf: Mapping[str, str], py_files: str | None) -> str:
+    parts = conf_pairs(conf)
+    if py_files:
+        parts += ["--py-files", py_files]
+    return " ".join(parts)
+
+
+def jobs_archive(scripts_dir: Path) -> bytes:
+    """``spark_jobs.zip``: the ``spark_jobs`` package (``common`` helpers) that every script
+    imports, shipped with ``--extra-py-files`` (Glue) / ``--py-files`` (EMR, spark-submit)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(scripts_dir / "__init__.py", "spark_jobs/__init__.py")
+        for path in sorted((scripts_dir / "common").rglob("*.py")):
+            zf.write(path, f"spark_jobs/{path.relative_to(scripts_dir).as_posix()}")
+    return buf.getvalue()
