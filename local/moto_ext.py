@@ -8,6 +8,9 @@ name, runs, bookmarks and tags; this module adds exactly that, so the provider's
 Load it with :func:`apply` before serving requests: the local moto server
 (``local/moto_server.py``) and in-process tests both call it. Calling it twice is
 harmless.
+
+Fidelity fix, same module: moto's GetConnection/GetConnections leave out the
+connection's ``ConnectionType`` (AWS returns it); it is added back from what was created.
 """
 
 from __future__ import annotations
@@ -65,14 +68,24 @@ def _update_job_response(self: Any) -> Any:
     return ActionResult({"JobName": _update_job(self.glue_backend, name, job_update)})
 
 
+def _connection_as_dict(original: Any) -> Any:
+    def as_dict(self: Any, hide_password: bool = False) -> dict[str, Any]:
+        result = original(self, hide_password)
+        result.setdefault("ConnectionType", self.connection_input.get("ConnectionType"))
+        return result
+
+    return as_dict
+
+
 def apply() -> None:
     """Install the extensions into moto's Glue backend and response classes."""
     global _APPLIED
     if _APPLIED:
         return
-    from moto.glue.models import GlueBackend
+    from moto.glue.models import FakeConnection, GlueBackend
     from moto.glue.responses import GlueResponse
 
     GlueBackend.update_job = _update_job  # type: ignore[attr-defined]
     GlueResponse.update_job = _update_job_response  # type: ignore[attr-defined]
+    FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
     _APPLIED = True

@@ -1,0 +1,89 @@
+"""The seeded local world: what the pipelines and their tests rely on."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from local import postgres
+from local.seed import SUBNETS, connection_name
+
+pytestmark = pytest.mark.stack
+
+
+def test_servers_listen_on_loopback_only(stack):
+    info = stack.info()
+    ports = {info["moto"]["port"], info["postgres"]["port"]}
+    listening = {c.laddr.port: c.laddr.ip for c in psutil.net_connections("inet") if c.status == "LISTEN"}
+    for port in ports:
+        assert listening.get(port) == "127.0.0.1", f"port {port} listens on {listening.get(port)}"
+
+
+def test_network_world(stack):
+    ec2 = stack.boto3_client("ec2")
+    seeded = stack.info()["seed"]["network"]
+    subnets = ec2.describe_subnets(SubnetIds=[s["subnet_id"] for s in seeded["subnets"].values()])["Subnets"]
+    assert len(subnets) >= 4
+    assert len({s["AvailabilityZone"] for s in subnets}) == 3
+    free = [s["AvailableIpAddressCount"] for s in subnets]
+    assert len(set(free)) == len(free), f"free IPs should differ per subnet: {free}"
+
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+
+    def self_referencing(group_id: str) -> bool:
+        return any(
+            p["IpProtocol"] == "-1" and any(pair["GroupId"] == group_id for pair in p.get("UserIdGroupPairs", []))
+            for p in groups[group_id]["IpPermissions"]
+        )
+
+    assert self_referencing(seeded["security_groups"]["self"])
+    assert not self_referencing(seeded["security_groups"]["open"])
+
+    endpoints = ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    s3_tables = {rt for e in endpoints if e["ServiceName"].endswith(".s3") for rt in e["RouteTableIds"]}
+    tables = ec2.describe_route_tables()["RouteTables"]
+    by_subnet = {a["SubnetId"]: t["RouteTableId"] for t in tables for a in t.get("Associations", []) if "SubnetId" in a}
+    with_s3 = {key for key, s in seeded["subnets"].items() if by_subnet[s["subnet_id"]] in s3_tables}
+    assert with_s3 == {spec.key for spec in SUBNETS if spec.route == "s3-endpoint"}
+    assert 0 < len(with_s3) < len(SUBNETS)
+
+
+def test_glue_and_services(stack):
+    seeded = stack.info()["seed"]
+    glue = stack.boto3_client("glue")
+    for spec in SUBNETS:
+        conn = glue.get_connection(Name=connection_name(spec.key))["Connection"]
+        assert conn["ConnectionType"] == "NETWORK"
+        assert conn["PhysicalConnectionRequirements"]["SubnetId"] == seeded["network"]["subnets"][spec.key]["subnet_id"]
+    job = glue.get_job(JobName=seeded["glue_subnet_demo_job"])["Job"]
+    assert seeded["glue_unmanaged_connection"] in job["Connections"]["Connections"]
+
+    buckets = {b["Name"] for b in stack.boto3_client("s3").list_buckets()["Buckets"]}
+    assert set(seeded["buckets"].values()) <= buckets
+    app = stack.boto3_client("emr-serverless").get_application(applicationId=seeded["emr_application_id"])
+    assert app["application"]["type"].upper() == "SPARK"
+    assert seeded["sns_topic_arn"] in [t["TopicArn"] for t in stack.boto3_client("sns").list_topics()["Topics"]]
+    assert seeded["ses_sender"] in stack.boto3_client("ses").list_identities()["Identities"]
+
+
+def test_update_job_through_the_server(stack):
+    """The extension is loaded by the stack's moto server, not only in-process."""
+    glue = stack.boto3_client("glue")
+    name = stack.info()["seed"]["glue_subnet_demo_job"]
+    job = glue.get_job(JobName=name)["Job"]
+    update = {
+        k: job[k] for k in ("Role", "Command", "GlueVersion", "WorkerType", "NumberOfWorkers", "ExecutionProperty")
+    }
+    update["Connections"] = {"Connections": [connection_name("b1"), stack.info()["seed"]["glue_unmanaged_connection"]]}
+    glue.update_job(JobName=name, JobUpdate=update)
+    assert glue.get_job(JobName=name)["Job"]["Connections"] == update["Connections"]
+    glue.update_job(JobName=name, JobUpdate={**update, "Connections": job["Connections"]})
+
+
+def test_postgres_databases(stack):
+    port = stack.info()["postgres"]["port"]
+    dbs = postgres.psql(port, "SELECT datname FROM pg_database").split()
+    assert {"iceberg_catalog", "warehouse"} <= set(dbs)
+    assert (
+        postgres.psql(port, "SELECT extname FROM pg_extension", db="warehouse").split().count("pg_stat_statements") == 1
+    )

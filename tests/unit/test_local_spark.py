@@ -1,0 +1,82 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from operators.local_spark import (
+    LocalSparkError,
+    LocalSparkRun,
+    prepare_local_run,
+    s3_endpoint_conf,
+    spark_submit_command,
+)
+
+
+def test_s3_conf_maps_s3_scheme_and_endpoint():
+    conf = s3_endpoint_conf("http://127.0.0.1:5000", "us-east-1", "lake")
+    assert conf["spark.hadoop.fs.s3.impl"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:5000"
+    assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
+    assert conf["spark.sql.catalog.lake.s3.endpoint"] == "http://127.0.0.1:5000"
+    # Credentials never appear in Spark properties (they would show in `ps`).
+    assert not any("secret" in k.lower() or "access.key" in k.lower() for k in conf)
+    # Real AWS: no endpoint override at all.
+    assert "spark.hadoop.fs.s3a.endpoint" not in s3_endpoint_conf(None, "eu-west-1", None)
+
+
+def test_command_order_puts_script_args_last():
+    cmd = spark_submit_command(
+        spark_submit="spark-submit",
+        master="local[2]",
+        script=Path("/x/job.py"),
+        args=["--a", "1"],
+        conf={"k": "v"},
+        jars=[Path("/j/a.jar"), Path("/j/b.jar")],
+        py_files=[Path("/p/spark_jobs.zip")],
+        app_name="job",
+    )
+    assert cmd[-3:] == ["/x/job.py", "--a", "1"]
+    assert "--jars" in cmd and cmd[cmd.index("--jars") + 1] == "/j/a.jar,/j/b.jar"
+    assert cmd[cmd.index("--conf") + 1] == "k=v"
+
+
+def test_missing_script_and_jars_are_clear(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "__init__.py").write_text("")
+    kwargs = dict(args=[], conf={}, master="local[1]", scripts_dir=tmp_path, aws_env={}, app_name="t")
+    with pytest.raises(LocalSparkError, match="script 'nope.py' not found"):
+        prepare_local_run(script="nope.py", jars_dir=tmp_path, **kwargs)
+    (tmp_path / "job.py").write_text("print(1)")
+    with pytest.raises(LocalSparkError, match="make jars"):
+        prepare_local_run(script="job.py", jars_dir=tmp_path / "empty", **kwargs)
+
+
+def _alive(pid: int) -> bool:
+    """True when the process exists and is not a zombie (PID 1 in a container may not reap)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+def test_kill_stops_the_whole_process_group(tmp_path):
+    # A parent that starts a child, as spark-submit starts a JVM.
+    script = (
+        "import subprocess,sys,time; "
+        "c = subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); "
+        "print(c.pid, flush=True); time.sleep(60)"
+    )
+    run = LocalSparkRun(command=[sys.executable, "-c", script], env=dict(os.environ), workdir=tmp_path)
+    run.process = subprocess.Popen(run.command, start_new_session=True, stdout=subprocess.PIPE, text=True)
+    child = int(run.process.stdout.readline())
+    assert _alive(child)
+    run.kill()
+    assert run.process.poll() is not None
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)

@@ -1,0 +1,51 @@
+import io
+import zipfile
+
+import pytest
+
+from deploy.layout import SPARK_JOBS_DIR
+from operators.spark_args import (
+    ScriptArgsError,
+    conf_pairs,
+    emr_spark_submit_parameters,
+    glue_conf_value,
+    glue_script_args,
+    jobs_archive,
+)
+
+
+def test_glue_args_are_pairs_in_order():
+    assert glue_script_args(["--input", "s3://a/b", "--n", 3]) == {"--input": "s3://a/b", "--n": "3"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--flag"], "odd count"),
+        (["input", "x"], "start with '--'"),
+        (["--a", "1", "--a", "2"], "given twice"),
+        (["--", "x"], "start with '--'"),
+    ],
+)
+def test_glue_args_reject_what_glue_cannot_express(args, message):
+    with pytest.raises(ScriptArgsError, match=message):
+        glue_script_args(args)
+
+
+def test_conf_forms_agree():
+    conf = {"spark.b": "2", "spark.a": "1"}
+    assert conf_pairs(conf) == ["--conf", "spark.a=1", "--conf", "spark.b=2"]
+    # Glue takes every property through one --conf argument.
+    assert glue_conf_value(conf) == "spark.a=1 --conf spark.b=2"
+    assert glue_conf_value({}) is None
+    assert emr_spark_submit_parameters(conf, "s3://x/spark_jobs.zip") == (
+        "--conf spark.a=1 --conf spark.b=2 --py-files s3://x/spark_jobs.zip"
+    )
+
+
+def test_jobs_archive_holds_the_common_package():
+    names = set(zipfile.ZipFile(io.BytesIO(jobs_archive(SPARK_JOBS_DIR))).namelist())
+    assert "spark_jobs/__init__.py" in names
+    assert "spark_jobs/common/session.py" in names
+    # Entry points are uploaded as scripts, not inside the archive.
+    assert "spark_jobs/platform_check.py" not in names
