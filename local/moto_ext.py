@@ -9,6 +9,10 @@ Load it with :func:`apply` before serving requests: the local moto server
 (``local/moto_server.py``) and in-process tests both call it. Calling it twice is
 harmless.
 
+moto has no Glue ``BatchStopJobRun`` either (the provider's GlueJobOperator calls it when
+a task is killed); it is added too: a STARTING/RUNNING run becomes STOPPED, other ids
+come back under ``Errors`` as AWS does.
+
 Fidelity fix, same module: moto's GetConnection/GetConnections leave out the
 connection's ``ConnectionType`` (AWS returns it); it is added back from what was created.
 """
@@ -68,6 +72,30 @@ def _update_job_response(self: Any) -> Any:
     return ActionResult({"JobName": _update_job(self.glue_backend, name, job_update)})
 
 
+def _batch_stop_job_run_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("JobName")
+    run_ids = self._get_param("JobRunIds") or []
+    job = self.glue_backend.jobs.get(name)
+    runs = {run.job_run_id: run for run in (job.job_runs if job else [])}
+    stopped, errors = [], []
+    for run_id in run_ids:
+        run = runs.get(run_id)
+        if run is None or run.status not in ("STARTING", "RUNNING", "STOPPING"):
+            errors.append(
+                {
+                    "JobName": name,
+                    "JobRunId": run_id,
+                    "ErrorDetail": {"ErrorCode": "InvalidInputException", "ErrorMessage": "run is not active"},
+                }
+            )
+            continue
+        run.status = "STOPPED"
+        stopped.append({"JobName": name, "JobRunId": run_id})
+    return ActionResult({"SuccessfulSubmissions": stopped, "Errors": errors})
+
+
 def _connection_as_dict(original: Any) -> Any:
     def as_dict(self: Any, hide_password: bool = False) -> dict[str, Any]:
         result = original(self, hide_password)
@@ -87,5 +115,6 @@ def apply() -> None:
 
     GlueBackend.update_job = _update_job  # type: ignore[attr-defined]
     GlueResponse.update_job = _update_job_response  # type: ignore[attr-defined]
+    GlueResponse.batch_stop_job_run = _batch_stop_job_run_response  # type: ignore[attr-defined]
     FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
     _APPLIED = True

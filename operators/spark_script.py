@@ -35,6 +35,7 @@ PLATFORM_CONF = "spark.mwaa_pipelines.platform"
 # Glue's own limit for a job run is 48 hours; EMR Serverless' default is 12. The provider's
 # EMR Serverless wait gives up (and cancels the job) after 25 x 60 s, far too soon.
 DEFAULT_MAX_RUN_TIME = timedelta(hours=48)
+DELEGATE_XCOM = "spark_platform_delegate"
 
 
 def _call_unguarded(operator: BaseOperator, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -133,46 +134,39 @@ class SparkScriptOperator(BaseOperator):
         try:
             result = _call_unguarded(delegate, "execute", context)
         except TaskDeferred as deferred:
-            # Resume here, not in the delegate: the delegate is rebuilt from the same settings.
-            raise TaskDeferred(
-                trigger=deferred.trigger,
-                method_name="resume_delegate",
-                kwargs={
-                    "settings": asdict(settings),
-                    "args": args,
-                    "delegate_method": deferred.method_name,
-                    "delegate_kwargs": deferred.kwargs or {},
-                },
-                timeout=deferred.timeout,
-            ) from None
+            raise self._deferred_here(context, deferred, asdict(settings), args) from None
         return self._result(settings, result)
 
-    def resume_delegate(
-        self,
-        context: Any,
-        event: dict[str, Any] | None = None,
-        *,
-        settings: dict[str, Any],
-        args: list[str],
-        delegate_method: str,
-        delegate_kwargs: dict[str, Any],
-    ) -> Any:
-        restored = SparkPlatformSettings(**settings)
-        delegate = self._build_delegate(restored, args)
+    def _deferred_here(
+        self, context: Any, deferred: TaskDeferred, settings: dict[str, Any], args: list[str]
+    ) -> TaskDeferred:
+        """Resume in this operator, which rebuilds the delegate from the same settings.
+
+        The delegate's state travels in XCom, not only in the deferral's kwargs:
+        ``airflow dags test`` resumes with the trigger event alone.
+        """
+        state = {
+            "settings": settings,
+            "args": args,
+            "delegate_method": deferred.method_name,
+            "delegate_kwargs": deferred.kwargs or {},
+        }
+        context["ti"].xcom_push(key=DELEGATE_XCOM, value=state)
+        return TaskDeferred(
+            trigger=deferred.trigger, method_name="resume_delegate", kwargs=None, timeout=deferred.timeout
+        )
+
+    def resume_delegate(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        state = context["ti"].xcom_pull(task_ids=self.task_id, key=DELEGATE_XCOM, map_indexes=context["ti"].map_index)
+        if not state:
+            raise AirflowException(f"{self.task_id}: resumed without the platform state pushed before deferring")
+        restored = SparkPlatformSettings(**state["settings"])
+        delegate = self._build_delegate(restored, state["args"])
+        method = state["delegate_method"]
         try:
-            result = _call_unguarded(delegate, delegate_method, context, event=event, **delegate_kwargs)
+            result = _call_unguarded(delegate, method, context, event=event, **state["delegate_kwargs"])
         except TaskDeferred as deferred:
-            raise TaskDeferred(
-                trigger=deferred.trigger,
-                method_name="resume_delegate",
-                kwargs={
-                    "settings": settings,
-                    "args": args,
-                    "delegate_method": deferred.method_name,
-                    "delegate_kwargs": deferred.kwargs or {},
-                },
-                timeout=deferred.timeout,
-            ) from None
+            raise self._deferred_here(context, deferred, state["settings"], state["args"]) from None
         return self._result(restored, result)
 
     def on_kill(self) -> None:

@@ -21,6 +21,10 @@ from deploy.layout import ROOT
 from local.paths import TMP
 from local.stack import Stack
 
+# In-process imports of Airflow (unit tests of operators) get a throw-away home.
+os.environ.setdefault("AIRFLOW_HOME", str(TMP / "airflow-home-tests"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 
@@ -67,6 +71,18 @@ class AirflowRunner:
         if conf:
             args += ["--conf", json.dumps(conf)]
         return self.run(*args, timeout=timeout)
+
+    def xcom_keys(self, dag_id: str, task_id: str) -> set[str]:
+        import sqlite3
+
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            run_id = conn.execute(
+                "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+            ).fetchone()[0]
+            rows = conn.execute(
+                "SELECT key FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ?", (dag_id, run_id, task_id)
+            ).fetchall()
+        return {r[0] for r in rows}
 
     def task_states(self, dag_id: str) -> dict[str, str]:
         from local.demo import latest_run

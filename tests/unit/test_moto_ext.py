@@ -55,3 +55,32 @@ def test_update_job_errors_like_aws(glue):
         )
     with pytest.raises(ClientError, match="InvalidInputException"):
         glue.update_job(JobName="j", JobUpdate={"NumberOfWorkers": 2})
+
+
+def test_get_connection_reports_its_type(glue):
+    glue.create_connection(
+        ConnectionInput={
+            "Name": "net",
+            "ConnectionType": "NETWORK",
+            "ConnectionProperties": {},
+            "PhysicalConnectionRequirements": {"SubnetId": "subnet-1", "AvailabilityZone": "us-east-1a"},
+        }
+    )
+    conn = glue.get_connection(Name="net")["Connection"]
+    assert conn["ConnectionType"] == "NETWORK"
+    assert conn["PhysicalConnectionRequirements"]["SubnetId"] == "subnet-1"
+
+
+def test_batch_stop_job_run(glue):
+    from moto.moto_api import state_manager
+
+    # Keep runs RUNNING until stopped (moto's default finishes them at once).
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 1000})
+    try:
+        run_id = glue.start_job_run(JobName="j")["JobRunId"]
+        result = glue.batch_stop_job_run(JobName="j", JobRunIds=[run_id, "jr_unknown"])
+        assert result["SuccessfulSubmissions"] == [{"JobName": "j", "JobRunId": run_id}]
+        assert [e["JobRunId"] for e in result["Errors"]] == ["jr_unknown"]
+        assert glue.get_job_run(JobName="j", RunId=run_id)["JobRun"]["JobRunState"] == "STOPPED"
+    finally:
+        state_manager.unset_transition("glue::job_run")

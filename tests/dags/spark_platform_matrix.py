@@ -1,0 +1,24 @@
+"""Test DAG: one SparkScriptOperator whose platform and output come from the run's conf."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Param
+
+from operators.spark_script import SparkScriptOperator
+
+with DAG(
+    dag_id="test_spark_platform_matrix",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+    params={"platform": Param("default", type="string"), "output": Param("", type="string")},
+):
+    SparkScriptOperator(
+        task_id="run_script",
+        script="platform_check.py",
+        script_args=["--output", "{{ params.output }}", "--run-id", "matrix", "--require-iceberg", "false"],
+        waiter_delay=1,
+        deferrable=True,
+    )

@@ -1,0 +1,113 @@
+"""How SparkScriptOperator hands a script to each platform (no Airflow runner needed)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local import moto_ext
+from operators.spark_script import PLATFORM_CONF, SparkScriptOperator
+from operators.spark_settings import merge_settings
+
+CONFIG = {
+    "scripts_uri": "s3://artifacts/spark_jobs/",
+    "glue_role_arn": "arn:aws:iam::123456789012:role/glue",
+    "emr_application_id": "app-1",
+    "emr_execution_role_arn": "arn:aws:iam::123456789012:role/emr",
+    "iceberg_catalog": {"warehouse": "s3://lake/wh"},
+}
+ARGS = ["--output", "s3://data/out", "--run-id", "r1"]
+
+
+def operator(**kwargs) -> SparkScriptOperator:
+    return SparkScriptOperator(task_id="t", script="platform_check.py", script_args=ARGS, aws_conn_id=None, **kwargs)
+
+
+def test_glue_delegate_gets_the_script_args_and_conf():
+    settings = merge_settings(CONFIG, "glue", None)
+    op = operator(number_of_workers=7)
+    glue = op._build_delegate(settings, ARGS)
+    assert type(glue).__name__ == "GlueJobOperator"
+    assert glue.job_name == "mwaa-pipelines-platform_check"
+    assert glue.script_location == "s3://artifacts/spark_jobs/platform_check.py"
+    assert glue.script_args == {"--output": "s3://data/out", "--run-id": "r1"}
+    defaults = glue.create_job_kwargs["DefaultArguments"]
+    assert defaults["--extra-py-files"] == "s3://artifacts/spark_jobs/spark_jobs.zip"
+    assert defaults["--datalake-formats"] == "iceberg"
+    assert f"{PLATFORM_CONF}=glue" in defaults["--conf"]
+    assert "spark.sql.catalog.lake.warehouse=s3://lake/wh" in defaults["--conf"]
+    assert glue.create_job_kwargs["NumberOfWorkers"] == 7
+    assert glue.update_config and glue.stop_job_run_on_kill and glue.resume_glue_job_on_retry
+
+
+def test_emr_delegate_gets_the_same_argv():
+    settings = merge_settings(CONFIG, "emr_serverless", None)
+    emr = operator()._build_delegate(settings, ARGS)
+    driver = emr.job_driver["sparkSubmit"]
+    assert driver["entryPoint"] == "s3://artifacts/spark_jobs/platform_check.py"
+    assert driver["entryPointArguments"] == ARGS
+    assert f"--conf {PLATFORM_CONF}=emr_serverless" in driver["sparkSubmitParameters"]
+    assert driver["sparkSubmitParameters"].endswith("--py-files s3://artifacts/spark_jobs/spark_jobs.zip")
+    assert emr.cancel_on_kill
+
+
+@pytest.mark.parametrize("platform", ["glue", "emr_serverless"])
+def test_waits_fit_long_jobs(platform):
+    """The provider's EMR Serverless default gives up after 25 x 60 s; ours waits max_run_time."""
+    settings = merge_settings(CONFIG, platform, None)
+    delegate = operator(waiter_delay=30)._build_delegate(settings, ARGS)
+    assert delegate.waiter_delay * delegate.waiter_max_attempts >= timedelta(hours=48).total_seconds()
+    short = operator(waiter_delay=10, max_run_time=timedelta(hours=2))._build_delegate(settings, ARGS)
+    assert short.waiter_delay * short.waiter_max_attempts == 2 * 3600
+
+
+def test_missing_settings_fail_before_any_call():
+    settings = merge_settings({"scripts_uri": "s3://a/b"}, "emr_serverless", None)
+    with pytest.raises(ValueError, match="emr_application_id, emr_execution_role_arn"):
+        operator()._build_delegate(settings, ARGS)
+
+
+@pytest.fixture
+def moto_aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_ext.apply()
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition("glue::job_run", {"progression": "manual", "times": 1000})
+    with mock_aws():
+        yield
+    state_manager.unset_transition("glue::job_run")
+
+
+def test_kill_stops_the_glue_run(moto_aws):
+    glue = boto3.client("glue", region_name="us-east-1")
+    glue.create_job(
+        Name="mwaa-pipelines-platform_check", Role="r", Command={"Name": "glueetl", "ScriptLocation": "s3://x"}
+    )
+    run_id = glue.start_job_run(JobName="mwaa-pipelines-platform_check")["JobRunId"]
+    op = operator()
+    delegate = op._build_delegate(merge_settings(CONFIG, "glue", None), ARGS)
+    delegate._job_run_id = run_id
+    op.on_kill()
+    state = glue.get_job_run(JobName="mwaa-pipelines-platform_check", RunId=run_id)["JobRun"]["JobRunState"]
+    assert state == "STOPPED"
+
+
+def test_kill_cancels_the_emr_serverless_run(moto_aws):
+    emr = boto3.client("emr-serverless", region_name="us-east-1")
+    app = emr.create_application(name="a", releaseLabel="emr-7.12.0", type="SPARK")["applicationId"]
+    run = emr.start_job_run(
+        applicationId=app,
+        executionRoleArn="arn:aws:iam::123456789012:role/emr",
+        jobDriver={"sparkSubmit": {"entryPoint": "s3://x/a.py"}},
+    )["jobRunId"]
+    op = operator()
+    delegate = op._build_delegate(merge_settings({**CONFIG, "emr_application_id": app}, "emr_serverless", None), ARGS)
+    delegate.job_id = run
+    op.on_kill()
+    assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "CANCELLED"
