@@ -86,9 +86,9 @@ stack-stop: venv
 stack-env: venv
 	@$(PY) -m local.stack env
 
-# make deploy ENV=my-mwaa-env BUCKET=my-mwaa-bucket [SCRIPTS_URI=s3://bucket/spark_jobs]
+# make deploy ENV=my-mwaa-env [SCRIPTS_URI=s3://bucket/spark_jobs]
 deploy: venv
-	$(PY) -m deploy.mwaa --environment "$(ENV)" --bucket "$(BUCKET)" $(if $(SCRIPTS_URI),--scripts-uri "$(SCRIPTS_URI)")
+	$(PY) -m deploy.mwaa --environment "$(ENV)" $(if $(SCRIPTS_URI),--scripts-uri "$(SCRIPTS_URI)")
 
 clean:
 	-$(PY) -m local.stack stop 2>/dev/null

@@ -61,12 +61,18 @@ def stage_dags_bundle(dest: Path, root: Path = ROOT) -> Path:
 
 
 def plugins_zip(root: Path = ROOT) -> bytes:
-    """plugins.zip with the plugins/ package's files at the archive root (MWAA's layout)."""
+    """plugins.zip with the plugins/ folder's files at the archive root (MWAA's layout).
+
+    Byte-for-byte reproducible (fixed timestamps, sorted entries): an unchanged plugins/
+    gives an unchanged object, so a deploy does not restart the environment for nothing.
+    """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted((root / "plugins").rglob("*")):
             if path.is_file() and not _skip(path):
-                zf.write(path, path.relative_to(root / "plugins").as_posix())
+                info = zipfile.ZipInfo(path.relative_to(root / "plugins").as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 

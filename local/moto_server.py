@@ -1,6 +1,8 @@
 """The local AWS endpoint: moto in server mode with our extensions loaded.
 
 Run as ``python -m local.moto_server --port N``; listens on 127.0.0.1 only.
+Extensions: Glue UpdateJob / BatchStopJobRun (``local/moto_ext.py``) and a minimal MWAA
+control plane (``local/moto_mwaa.py``).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from local import moto_ext
+from local.moto_mwaa import MwaaMiddleware
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,9 +18,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     moto_ext.apply()
-    from moto.server import main as moto_main
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import MotoRequestHandler
+    from werkzeug.serving import run_simple
 
-    moto_main(["-H", "127.0.0.1", "-p", str(args.port)])
+    app = MwaaMiddleware(DomainDispatcherApplication(create_backend_app))
+    run_simple("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import boto3
+from botocore.config import Config
 
 from local.paths import REGION
 
@@ -30,6 +31,7 @@ EMR_ROLE = "mwaa-pipelines-emr-serverless"
 SNS_TOPIC = "mwaa-pipelines-alerts"
 SES_SENDER = "pipelines@example.com"
 SUBNET_DEMO_JOB = "subnet_failover_demo"
+MWAA_ENVIRONMENT = "mwaa-pipelines-local"
 UNMANAGED_CONNECTION = "warehouse-jdbc"
 
 
@@ -64,6 +66,8 @@ def client(service: str, endpoint_url: str):
         endpoint_url=endpoint_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        # MWAA's control plane prefixes the host with "api."; a local endpoint has no such host.
+        config=Config(inject_host_prefix=False),
     )
 
 
@@ -171,6 +175,8 @@ def seed(endpoint_url: str) -> dict:
     s3 = client("s3", endpoint_url)
     for bucket in BUCKETS:
         s3.create_bucket(Bucket=bucket)
+    # MWAA requires a versioned bucket: deploys pin plugins.zip / requirements.txt versions.
+    s3.put_bucket_versioning(Bucket=MWAA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     iam = client("iam", endpoint_url)
     glue_role_arn = _role(iam, GLUE_ROLE, "glue.amazonaws.com")
     emr_role_arn = _role(iam, EMR_ROLE, "emr-serverless.amazonaws.com")
@@ -189,8 +195,22 @@ def seed(endpoint_url: str) -> dict:
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     client("ses", endpoint_url).verify_email_identity(EmailAddress=SES_SENDER)
 
+    mwaa_role_arn = _role(iam, "mwaa-pipelines-execution", "airflow-env.amazonaws.com")
+    client("mwaa", endpoint_url).create_environment(
+        Name=MWAA_ENVIRONMENT,
+        SourceBucketArn=f"arn:aws:s3:::{MWAA_BUCKET}",
+        DagS3Path="dags",
+        ExecutionRoleArn=mwaa_role_arn,
+        NetworkConfiguration={
+            "SubnetIds": [network["subnets"]["a1"]["subnet_id"], network["subnets"]["b1"]["subnet_id"]],
+            "SecurityGroupIds": [network["security_groups"]["self"]],
+        },
+        AirflowVersion="3.3.1",
+    )
+
     return {
         "region": REGION,
+        "mwaa_environment": MWAA_ENVIRONMENT,
         "buckets": {"data": DATA_BUCKET, "artifacts": ARTIFACTS_BUCKET, "lake": LAKE_BUCKET, "mwaa": MWAA_BUCKET},
         "glue_role_arn": glue_role_arn,
         "emr_execution_role_arn": emr_role_arn,

@@ -1,0 +1,143 @@
+"""Deploy to MWAA, exercised against the local stack (moto + the MWAA API extension)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deploy.layout import dags_bundle
+from deploy.mwaa import DeployError, deploy
+from local.paths import TMP
+
+pytestmark = pytest.mark.stack
+INSPECT = Path(__file__).resolve().parent.parent / "dag" / "inspect_dags.py"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def credentials():
+    """The deploy uses the standard AWS credential chain; here, test keys in the environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        yield
+
+
+@pytest.fixture(scope="module")
+def deployed(stack):
+    seeded = stack.info()["seed"]
+    s3 = stack.boto3_client("s3")
+    bucket = seeded["buckets"]["mwaa"]
+    s3.put_object(Bucket=bucket, Key="dags/old_pipeline.py", Body=b"# removed from the repo")
+    report = deploy(
+        seeded["mwaa_environment"],
+        scripts_uri=f"s3://{seeded['buckets']['artifacts']}/spark_jobs",
+        region="us-east-1",
+        endpoint_url=stack.info()["moto"]["endpoint_url"],
+    )
+    return report, s3, bucket, seeded
+
+
+def test_dags_bundle_layout_in_the_bucket(deployed):
+    report, s3, bucket, _ = deployed
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="dags/")["Contents"]}
+    assert {f"dags/{rel}" for rel in dags_bundle()} == keys
+    assert {
+        "dags/spark_platform_check.py",
+        "dags/operators/spark_script.py",
+        "dags/.airflowignore",
+        "dags/constraints.txt",
+    } <= keys
+    assert report.deleted == ["dags/old_pipeline.py"]
+
+
+def test_scripts_plugins_requirements(deployed):
+    report, s3, bucket, seeded = deployed
+    artifacts = seeded["buckets"]["artifacts"]
+    scripts = {o["Key"] for o in s3.list_objects_v2(Bucket=artifacts, Prefix="spark_jobs/")["Contents"]}
+    assert {"spark_jobs/platform_check.py", "spark_jobs/common/session.py", "spark_jobs/spark_jobs.zip"} <= scripts
+    plugins = zipfile.ZipFile(io.BytesIO(s3.get_object(Bucket=bucket, Key="plugins.zip")["Body"].read()))
+    assert "mwaa_pipelines.py" in plugins.namelist()
+    assert not any(n.startswith("operators/") for n in plugins.namelist()), "operators travel under dags/"
+    requirements = s3.get_object(Bucket=bucket, Key="requirements.txt")["Body"].read().decode()
+    assert '--constraint "/usr/local/airflow/dags/constraints.txt"' in requirements
+
+
+def test_environment_updated_with_new_versions(deployed, stack):
+    report, _, _, seeded = deployed
+    env = stack.boto3_client("mwaa").get_environment(Name=seeded["mwaa_environment"])["Environment"]
+    assert report.environment_updated
+    assert env["PluginsS3ObjectVersion"] == report.versions["plugins.zip"]
+    assert env["RequirementsS3ObjectVersion"] == report.versions["requirements.txt"]
+    assert env["PluginsS3Path"] == "plugins.zip" and env["RequirementsS3Path"] == "requirements.txt"
+
+
+def test_second_deploy_changes_nothing(deployed, stack):
+    _, _, _, seeded = deployed
+    again = deploy(
+        seeded["mwaa_environment"],
+        scripts_uri=f"s3://{seeded['buckets']['artifacts']}/spark_jobs",
+        region="us-east-1",
+        endpoint_url=stack.info()["moto"]["endpoint_url"],
+    )
+    assert again.uploaded == [] and again.deleted == []
+    assert not again.environment_updated
+
+
+def test_operator_imports_resolve_from_the_deployed_dags_folder(deployed):
+    """Download dags/ as MWAA would see it and parse it with only that folder on sys.path."""
+    _, s3, bucket, _ = deployed
+    folder = TMP / "mwaa-dags-download"
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix="dags/")["Contents"]:
+        target = folder / obj["Key"][len("dags/") :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+    env = {
+        **os.environ,
+        "PYTHONPATH": "",
+        "AIRFLOW_HOME": str(TMP / "mwaa-airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    out = subprocess.run(
+        [sys.executable, str(INSPECT), str(folder)], env=env, capture_output=True, text=True, timeout=300, cwd="/"
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    parsed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert parsed["import_errors"] == {}
+    assert "spark_platform_check" in parsed["dags"]
+    # .airflowignore keeps the operators package out of DAG discovery.
+    assert all("/operators/" not in d["fileloc"] for d in parsed["dags"].values())
+
+
+def test_clear_errors(stack):
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    with pytest.raises(DeployError, match="'nope' not found"):
+        deploy("nope", region="us-east-1", endpoint_url=endpoint)
+    mwaa = stack.boto3_client("mwaa")
+    s3 = stack.boto3_client("s3")
+    s3.create_bucket(Bucket="unversioned-env-bucket")
+    mwaa.create_environment(
+        Name="unversioned",
+        SourceBucketArn="arn:aws:s3:::unversioned-env-bucket",
+        DagS3Path="dags",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        NetworkConfiguration={"SubnetIds": ["subnet-1", "subnet-2"]},
+    )
+    with pytest.raises(DeployError, match="versioning enabled"):
+        deploy("unversioned", region="us-east-1", endpoint_url=endpoint)
+
+
+def test_mwaa_extension_rejects_unknown_object_versions(stack):
+    from botocore.exceptions import ClientError
+
+    name = stack.info()["seed"]["mwaa_environment"]
+    with pytest.raises(ClientError, match="ValidationException"):
+        stack.boto3_client("mwaa").update_environment(
+            Name=name, PluginsS3Path="plugins.zip", PluginsS3ObjectVersion="no-such-version"
+        )
