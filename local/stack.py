@@ -82,23 +82,18 @@ class Stack:
         shutil.rmtree(self.pg_data, ignore_errors=True)
         shutil.rmtree(self.airflow_home, ignore_errors=True)
         moto_port, pg_port = free_port(), free_port()
-        log = open(self.logs / "moto.log", "ab")
-        moto = subprocess.Popen(
-            [sys.executable, "-m", "local.moto_server", "--port", str(moto_port)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        moto, endpoint = start_moto(moto_port, self.logs / "moto.log")
         info: dict = {"moto": {"pid": moto.pid, "port": moto_port, "endpoint_url": endpoint}}
         self.info_file.write_text(json.dumps(info, indent=2))
         try:
-            _wait_for_http(f"{endpoint}/moto-api/", moto)
             info["seed"] = seed(endpoint)
             postgres.start(pg_port, self.pg_data, self.logs / "postgres.log")
-            info["postgres"] = {"port": pg_port, "user": postgres.SUPERUSER, "data_dir": str(self.pg_data)}
+            info["postgres"] = {
+                "host": "127.0.0.1",
+                "port": pg_port,
+                "user": postgres.SUPERUSER,
+                "data_dir": str(self.pg_data),
+            }
             stage_dags_bundle(self.dags_folder)
             info["dags_folder"] = str(self.dags_folder)
             info["airflow_home"] = str(self.airflow_home)
@@ -148,6 +143,27 @@ class Stack:
         return client(service, info["moto"]["endpoint_url"])
 
 
+def start_moto(port: int, log_file: Path) -> tuple[subprocess.Popen, str]:
+    """Start the extended moto server on 127.0.0.1:port; return it once it answers."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "local.moto_server", "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_http(f"{endpoint}/moto-api/", moto)
+    except BaseException:
+        os.killpg(moto.pid, signal.SIGKILL)
+        raise
+    return moto, endpoint
+
+
 def _wait_for_http(url: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -161,7 +177,7 @@ def _wait_for_http(url: str, process: subprocess.Popen) -> None:
     raise TimeoutError(f"moto server did not answer on {url} within {START_TIMEOUT_S}s")
 
 
-def spark_platform_config(info: dict) -> dict:
+def spark_platform_config(info: dict, jars_dir: Path = JARS) -> dict:
     """The ``spark_platform_config`` Variable for the local stack (see operators.spark_settings)."""
     seeded = info["seed"]
     pg = info["postgres"]
@@ -174,16 +190,35 @@ def spark_platform_config(info: dict) -> dict:
         "log_uri": f"s3://{buckets['artifacts']}/logs/",
         "iceberg_catalog": {
             "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
-            "uri": f"jdbc:postgresql://127.0.0.1:{pg['port']}/iceberg_catalog",
+            "uri": f"jdbc:postgresql://{pg.get('host', '127.0.0.1')}:{pg['port']}/iceberg_catalog",
             "jdbc.user": pg["user"],
             "warehouse": f"s3://{buckets['lake']}/warehouse",
             "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         },
-        "local_jars_dir": str(JARS),
+        "local_jars_dir": str(jars_dir),
     }
 
 
 def airflow_env(info: dict, airflow_home: Path, dags_folder: Path) -> dict[str, str]:
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        **stack_variables_and_connections(info),
+        "SPARK_JARS_DIR": str(JARS),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
+    """The Airflow connection and Variables that point the pipelines at a stack.
+
+    Shared by the native stack and docker-compose (``local/compose_seed.py``), so both
+    seed the same names with the same shapes.
+    """
     seeded = info["seed"]
     aws_conn = {
         "conn_type": "aws",
@@ -192,22 +227,14 @@ def airflow_env(info: dict, airflow_home: Path, dags_folder: Path) -> dict[str, 
         "extra": {"region_name": REGION, "endpoint_url": info["moto"]["endpoint_url"]},
     }
     return {
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
         "AIRFLOW_VAR_SPARK_PLATFORM": "local",
-        "AIRFLOW_VAR_SPARK_PLATFORM_CONFIG": json.dumps(spark_platform_config(info)),
+        "AIRFLOW_VAR_SPARK_PLATFORM_CONFIG": json.dumps(spark_platform_config(info, jars_dir)),
         "AIRFLOW_VAR_PIPELINES_DATA_URI": f"s3://{seeded['buckets']['data']}",
         "AWS_DEFAULT_REGION": REGION,
-        # Nothing reaches real AWS by accident: boto3 without the connection fails fast.
+        # Test keys only: nothing can reach a real AWS account by accident.
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "SPARK_JARS_DIR": str(JARS),
-        "PYTHONPATH": str(ROOT),
     }
 
 
