@@ -91,7 +91,7 @@ deploy: venv
 	$(PY) -m deploy.mwaa --environment "$(ENV)" $(if $(SCRIPTS_URI),--scripts-uri "$(SCRIPTS_URI)")
 
 clean:
-	-$(PY) -m local.stack stop 2>/dev/null
+	-$(PY) -m local.stack clean 2>/dev/null
 	rm -rf $(STATE) dist
 
 distclean: clean

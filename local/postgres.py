@@ -9,9 +9,11 @@ PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 DATABASES = ("iceberg_catalog", "warehouse")
@@ -43,6 +45,35 @@ def _chown_for_server(path: Path) -> None:
         shutil.chown(path, user="postgres", group="postgres")
 
 
+def _server_user_can_reach(path: Path) -> bool:
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True)
+    return probe.returncode == 0
+
+
+def server_data_dir(requested: Path) -> Path:
+    """Where the cluster really lives.
+
+    The ``postgres`` user must be able to reach the data folder. When the project sits
+    under a folder it cannot enter (a checkout under /root, say), the cluster goes to a
+    folder of its own under the system temp dir and ``requested`` becomes a symlink to
+    it, so the state folder still holds (a link to) everything.
+    """
+    requested.parent.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or _server_user_can_reach(requested.parent):
+        return requested
+    digest = hashlib.sha1(str(requested.resolve()).encode()).hexdigest()[:12]
+    outside = Path(tempfile.gettempdir()) / f"mwaa-pipelines-pg-{digest}"
+    if requested.is_symlink() or requested.exists():
+        if requested.is_symlink() and requested.resolve() == outside:
+            return outside
+        if requested.is_symlink():
+            requested.unlink()
+        else:
+            shutil.rmtree(requested)
+    requested.symlink_to(outside, target_is_directory=True)
+    return outside
+
+
 def init(data_dir: Path) -> None:
     if (data_dir / "PG_VERSION").exists():
         return
@@ -58,9 +89,11 @@ def init(data_dir: Path) -> None:
         )
 
 
-def start(port: int, data_dir: Path, log: Path) -> None:
+def start(port: int, data_dir: Path) -> Path:
+    """Start the cluster (initialising it first if needed); return its log file."""
+    data_dir = server_data_dir(data_dir)
     init(data_dir)
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "server.log"
     log.touch()
     _chown_for_server(log)
     _run(
@@ -83,6 +116,7 @@ def start(port: int, data_dir: Path, log: Path) -> None:
         if not exists.strip():
             psql(port, f"CREATE DATABASE {db}")
     psql(port, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", db="warehouse")
+    return log
 
 
 def psql(port: int, sql: str, db: str = "postgres") -> str:
@@ -96,6 +130,7 @@ def psql(port: int, sql: str, db: str = "postgres") -> str:
 
 
 def stop(data_dir: Path) -> None:
+    data_dir = data_dir.resolve()
     if not (data_dir / "postmaster.pid").exists():
         return
     _run([str(bin_dir() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"])

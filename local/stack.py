@@ -4,6 +4,7 @@
     python -m local.stack env       # shell exports for Airflow against the stack
     python -m local.stack status
     python -m local.stack stop      # stops both servers by their own PIDs
+    python -m local.stack clean     # stop, and remove data kept outside .state/
 
 Servers listen on 127.0.0.1 only. State: ``<home>/stack.json`` (ports, PIDs, seeded ids),
 ``<home>/postgres``, ``<home>/airflow`` (Airflow home, SQLite metadata DB), ``<home>/dags``
@@ -79,6 +80,9 @@ class Stack:
             self.stop()
         self.logs.mkdir(parents=True, exist_ok=True)
         # moto keeps its world in memory, so the catalog and warehouse start fresh with it.
+        if self.pg_data.is_symlink():
+            shutil.rmtree(self.pg_data.resolve(), ignore_errors=True)
+            self.pg_data.unlink()
         shutil.rmtree(self.pg_data, ignore_errors=True)
         shutil.rmtree(self.airflow_home, ignore_errors=True)
         moto_port, pg_port = free_port(), free_port()
@@ -87,12 +91,13 @@ class Stack:
         self.info_file.write_text(json.dumps(info, indent=2))
         try:
             info["seed"] = seed(endpoint)
-            postgres.start(pg_port, self.pg_data, self.logs / "postgres.log")
+            pg_log = postgres.start(pg_port, self.pg_data)
             info["postgres"] = {
                 "host": "127.0.0.1",
                 "port": pg_port,
                 "user": postgres.SUPERUSER,
                 "data_dir": str(self.pg_data),
+                "log": str(pg_log),
             }
             stage_dags_bundle(self.dags_folder)
             info["dags_folder"] = str(self.dags_folder)
@@ -112,7 +117,7 @@ class Stack:
                 pass
         except OSError:
             return False
-        return (self.pg_data / "postmaster.pid").exists()
+        return (self.pg_data.resolve() / "postmaster.pid").exists()
 
     def stop(self) -> None:
         info = self.info() or {}
@@ -252,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="local.stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["start", "stop", "status", "env"])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "clean"])
     parser.add_argument("--home", type=Path, default=DEFAULT_STACK_HOME)
     args = parser.parse_args(argv)
     stack = Stack(args.home)
@@ -265,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "stop":
         stack.stop()
         print("local stack stopped")
+    elif args.command == "clean":
+        stack.stop()
+        if stack.pg_data.is_symlink():  # the cluster lived outside the project (see local.postgres)
+            shutil.rmtree(stack.pg_data.resolve(), ignore_errors=True)
+        print("local stack stopped and its data removed")
     elif args.command == "status":
         print("up" if stack.is_up() else "down")
         return 0 if stack.is_up() else 1
