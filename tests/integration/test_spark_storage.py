@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import uuid
@@ -14,6 +15,8 @@ from operators.local_spark import s3_endpoint_conf
 from operators.spark_settings import merge_settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
+# py4j logs from a finalizer at interpreter exit, after logging has shut down.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 WRITE_TAG = ("pipeline", "foundation-test")
 
