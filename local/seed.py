@@ -108,11 +108,9 @@ def _seed_network(ec2) -> dict:
         ec2.associate_route_table(RouteTableId=route_tables[spec.route], SubnetId=subnet_id)
         for _ in range(spec.used_ips):
             ec2.create_network_interface(SubnetId=subnet_id, Description="seeded: address in use")
-        free = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["AvailableIpAddressCount"]
         subnets[spec.key] = {
             "subnet_id": subnet_id,
             "zone": spec.zone,
-            "free_ips": free,
             "security_group_id": security_groups[spec.security_group],
             "route": spec.route,
         }
@@ -121,6 +119,11 @@ def _seed_network(ec2) -> dict:
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
     nat_id = ec2.create_nat_gateway(SubnetId=subnets["a1"]["subnet_id"], AllocationId=eip)["NatGateway"]["NatGatewayId"]
     ec2.create_route(RouteTableId=rt_nat, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat_id)
+    # The NAT gateway takes an address too: record free IPs as they finally stand.
+    ids = [s["subnet_id"] for s in subnets.values()]
+    free = {s["SubnetId"]: s["AvailableIpAddressCount"] for s in ec2.describe_subnets(SubnetIds=ids)["Subnets"]}
+    for subnet in subnets.values():
+        subnet["free_ips"] = free[subnet["subnet_id"]]
     return {"vpc_id": vpc_id, "security_groups": security_groups, "route_tables": route_tables, "subnets": subnets}
 
 

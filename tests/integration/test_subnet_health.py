@@ -1,0 +1,87 @@
+"""Health data for the subnet ranking, read from the seeded local stack in six calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from local.seed import SUBNETS, connection_name
+from operators.subnet_health import CONNECTION_ARG, CallCounter, gather_candidates, summarize_runs
+from operators.subnet_ranking import Demand, rank_connections
+
+pytestmark = pytest.mark.stack
+
+
+def test_seeded_world_is_judged_as_seeded(stack):
+    names = [connection_name(s.key) for s in SUBNETS] + ["missing-connection"]
+    counter = CallCounter()
+    candidates, _ = gather_candidates(
+        stack.boto3_client("glue"),
+        stack.boto3_client("ec2"),
+        stack.info()["seed"]["glue_subnet_demo_job"],
+        names,
+        counter,
+    )
+    assert counter.count == 6, counter.calls
+    by_name = {c.connection: c for c in candidates}
+    seeded = stack.info()["seed"]["network"]["subnets"]
+    for spec in SUBNETS:
+        c = by_name[connection_name(spec.key)]
+        assert c.subnet_id == seeded[spec.key]["subnet_id"]
+        assert c.zone == spec.zone and c.zone_state == "available" and c.subnet_state == "available"
+        assert c.free_ips == seeded[spec.key]["free_ips"]
+        assert c.self_referencing_rule is (spec.security_group == "self")
+        assert c.s3_route is (spec.route in ("s3-endpoint", "nat"))
+    assert by_name["missing-connection"].found is False
+
+    ranking = rank_connections(candidates, Demand(workers=10))
+    rejected = {v.connection: v.reasons for v in ranking.rejected}
+    assert set(rejected) == {"glue-net-c1", "glue-net-c2", "missing-connection"}
+    assert ranking.chosen.connection == "glue-net-a1"  # most free IPs among healthy ones
+
+
+def test_call_count_does_not_grow_with_candidates(stack):
+    glue, ec2 = stack.boto3_client("glue"), stack.boto3_client("ec2")
+    job = stack.info()["seed"]["glue_subnet_demo_job"]
+    counts = []
+    for n in (1, 3, 5):
+        counter = CallCounter()
+        gather_candidates(glue, ec2, job, [connection_name(s.key) for s in SUBNETS[:n]], counter)
+        counts.append(counter.count)
+    assert counts == [6, 6, 6]
+
+
+def test_run_history_pending_and_failures():
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    runs = [
+        {
+            "Arguments": {CONNECTION_ARG: "a"},
+            "JobRunState": "RUNNING",
+            "StartedOn": now - timedelta(minutes=2),
+            "NumberOfWorkers": 10,
+        },
+        {
+            "Arguments": {CONNECTION_ARG: "a"},
+            "JobRunState": "RUNNING",
+            "StartedOn": now - timedelta(hours=1),
+            "NumberOfWorkers": 10,
+        },  # old enough for its ENIs to show in the subnet's count
+        {
+            "Arguments": {CONNECTION_ARG: "b"},
+            "JobRunState": "FAILED",
+            "StartedOn": now - timedelta(hours=1),
+            "ErrorMessage": "Subnet subnet-1 does not have enough free IP addresses",
+        },
+        {
+            "Arguments": {CONNECTION_ARG: "b"},
+            "JobRunState": "FAILED",
+            "StartedOn": now - timedelta(hours=1),
+            "ErrorMessage": "ZeroDivisionError in user code",
+        },
+        {"Arguments": {}, "JobRunState": "RUNNING", "StartedOn": now},  # not ours
+    ]
+    history = summarize_runs(runs, now)
+    assert history.pending_ips == {"a": 11}
+    assert history.failures == {"b": 1}
+    assert len(history.active_runs) == 2
