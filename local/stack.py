@@ -236,6 +236,13 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
         "AIRFLOW_VAR_SPARK_PLATFORM": "local",
         "AIRFLOW_VAR_SPARK_PLATFORM_CONFIG": json.dumps(spark_platform_config(info, jars_dir)),
         "AIRFLOW_VAR_PIPELINES_DATA_URI": f"s3://{seeded['buckets']['data']}",
+        "AIRFLOW_VAR_GLUE_SUBNET_FAILOVER": json.dumps(
+            {
+                "job_name": seeded["glue_subnet_demo_job"],
+                "candidate_connections": seeded["glue_connections"],
+                "lock_uri": f"s3://{seeded['buckets']['data']}/_locks",
+            }
+        ),
         "AWS_DEFAULT_REGION": REGION,
         # Test keys only: nothing can reach a real AWS account by accident.
         "AWS_ACCESS_KEY_ID": "testing",
