@@ -13,6 +13,10 @@ moto has no Glue ``BatchStopJobRun`` either (the provider's GlueJobOperator call
 a task is killed); it is added too: a STARTING/RUNNING run becomes STOPPED, other ids
 come back under ``Errors`` as AWS does.
 
+Test instrumentation, same module: every job run records the job's connection list as
+it stood at StartJobRun, in its ``Arguments`` under ``--local-stack-connections-at-start``,
+so tests can prove no other task rewrote the job between our UpdateJob and StartJobRun.
+
 Fidelity fix, same module: moto's GetConnection/GetConnections leave out the
 connection's ``ConnectionType`` (AWS returns it); it is added back from what was created.
 """
@@ -105,16 +109,34 @@ def _connection_as_dict(original: Any) -> Any:
     return as_dict
 
 
+CONNECTIONS_AT_START_ARG = "--local-stack-connections-at-start"
+
+
+def _recording_start_job_run(original: Any) -> Any:
+    def start_job_run(self: Any, *args: Any, **kwargs: Any) -> str:
+        import json
+
+        snapshot = json.dumps(((self.connections or {}).get("Connections")) or [])
+        run_id = original(self, *args, **kwargs)
+        for run in self.job_runs:
+            if run.job_run_id == run_id:
+                run.arguments = {**(run.arguments or {}), CONNECTIONS_AT_START_ARG: snapshot}
+        return run_id
+
+    return start_job_run
+
+
 def apply() -> None:
     """Install the extensions into moto's Glue backend and response classes."""
     global _APPLIED
     if _APPLIED:
         return
-    from moto.glue.models import FakeConnection, GlueBackend
+    from moto.glue.models import FakeConnection, FakeJob, GlueBackend
     from moto.glue.responses import GlueResponse
 
     GlueBackend.update_job = _update_job  # type: ignore[attr-defined]
     GlueResponse.update_job = _update_job_response  # type: ignore[attr-defined]
     GlueResponse.batch_stop_job_run = _batch_stop_job_run_response  # type: ignore[attr-defined]
     FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
+    FakeJob.start_job_run = _recording_start_job_run(FakeJob.start_job_run)  # type: ignore[method-assign]
     _APPLIED = True

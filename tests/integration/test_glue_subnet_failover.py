@@ -1,0 +1,200 @@
+"""The healthiest-subnet Glue operator against the local stack: dry run, concurrency, retries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from local.moto_ext import CONNECTIONS_AT_START_ARG
+from local.seed import SUBNETS, connection_name
+from operators.glue_subnet import TASK_ARG, GlueJobOnHealthiestSubnetOperator
+from operators.subnet_health import CONNECTION_ARG
+from operators.subnet_ranking import NoHealthyConnection
+from tests.conftest import AIRFLOW
+
+pytestmark = pytest.mark.stack
+HEALTHY = ["glue-net-a1", "glue-net-b1", "glue-net-a2"]  # c1 lacks an S3 route, c2 the SG rule
+ALL = [connection_name(s.key) for s in SUBNETS]
+
+
+def set_glue_run_transition(endpoint: str, seconds: int | None) -> None:
+    """Make moto's Glue runs take time (STARTING -> RUNNING -> SUCCEEDED), or finish at once."""
+    if seconds is None:
+        body, path = {"model_name": "glue::job_run"}, "unset-transition"
+    else:
+        body = {"model_name": "glue::job_run", "transition": {"progression": "time", "seconds": seconds}}
+        path = "set-transition"
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/state-manager/{path}", data=json.dumps(body).encode(), method="POST"
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.fixture
+def job(stack) -> str:
+    """A fresh Glue job per test (runs of other tests do not count against its subnets)."""
+    glue = stack.boto3_client("glue")
+    name = f"failover-{uuid.uuid4().hex[:8]}"
+    glue.create_job(
+        Name=name,
+        Role=stack.info()["seed"]["glue_role_arn"],
+        Command={"Name": "glueetl", "ScriptLocation": "s3://mwaa-pipelines-artifacts/spark_jobs/platform_check.py"},
+        GlueVersion="5.0",
+        WorkerType="G.1X",
+        NumberOfWorkers=10,
+        Connections={"Connections": ["glue-net-c1", "warehouse-jdbc"]},
+        ExecutionProperty={"MaxConcurrentRuns": 50},
+    )
+    return name
+
+
+@pytest.fixture
+def slow_runs(stack):
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    set_glue_run_transition(endpoint, 8)
+    yield
+    set_glue_run_transition(endpoint, None)
+
+
+def our_runs(stack, job: str) -> list[dict]:
+    runs = stack.boto3_client("glue").get_job_runs(JobName=job)["JobRuns"]
+    return [r for r in runs if CONNECTION_ARG in (r.get("Arguments") or {})]
+
+
+def test_dry_run_with_avoided_zone_starts_nothing(stack, airflow_runner, job):
+    conf = {"job_name": job, "candidate_connections": ALL, "avoid_zones": ["us-east-1a"], "dry_run": True}
+    result = airflow_runner.dags_test("glue_subnet_failover", conf)
+    assert airflow_runner.task_states("glue_subnet_failover") == {"start_on_healthiest_subnet": "success"}
+    log = result.stdout + result.stderr
+    assert "Dry run: would start" in log and "on glue-net-b1" in log
+    assert "zone us-east-1a is on the avoid list" in log  # the ranking table, with reasons
+    assert our_runs(stack, job) == []
+    connections = stack.boto3_client("glue").get_job(JobName=job)["Job"]["Connections"]["Connections"]
+    assert connections == ["glue-net-c1", "warehouse-jdbc"], "a dry run changes nothing"
+
+
+def test_run_writes_ranked_connections_and_keeps_unmanaged(stack, airflow_runner, job):
+    result = airflow_runner.dags_test("glue_subnet_failover", {"job_name": job, "candidate_connections": ALL})
+    assert airflow_runner.task_states("glue_subnet_failover") == {"start_on_healthiest_subnet": "success"}, (
+        result.stdout[-3000:]
+    )
+    connections = stack.boto3_client("glue").get_job(JobName=job)["Job"]["Connections"]["Connections"]
+    assert connections == [*HEALTHY, "warehouse-jdbc"]
+    (run,) = our_runs(stack, job)
+    assert run["Arguments"][CONNECTION_ARG] == "glue-net-a1"
+    assert {"subnet_ranking", "chosen_connection", "glue_job_run_id"} <= airflow_runner.xcom_keys(
+        "glue_subnet_failover", "start_on_healthiest_subnet"
+    )
+
+
+@pytest.mark.slow
+def test_concurrent_task_instances_never_race_nor_overcommit(stack, airflow_runner, job, slow_runs, tmp_path):
+    """Six task instances, each its own Airflow process, start the same job at once."""
+    workers, count = 60, 6
+    procs = []
+    for i in range(count):
+        home = tmp_path / f"airflow-{i}"
+        home.mkdir()
+        shutil.copy(airflow_runner.db, home / "airflow.db")
+        env = {
+            **airflow_runner.env,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        }
+        conf = {"job_name": job, "candidate_connections": ALL, "num_workers": workers}
+        procs.append(
+            subprocess.Popen(
+                [AIRFLOW, "dags", "test", "glue_subnet_failover", "--conf", json.dumps(conf)],
+                env=env,
+                stdout=open(home / "out.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+    for p in procs:
+        assert p.wait(timeout=600) == 0
+    runs = our_runs(stack, job)
+    assert len(runs) == count
+    free = {connection_name(k): v["free_ips"] for k, v in stack.info()["seed"]["network"]["subnets"].items()}
+    # No race: when each run started, the job listed exactly the connection its task chose first.
+    for run in runs:
+        assert json.loads(run["Arguments"][CONNECTIONS_AT_START_ARG])[0] == run["Arguments"][CONNECTION_ARG]
+    # No overcommit: decisions saw each other's runs (pending IPs), so full-capacity runs fit.
+    placed = Counter(r["Arguments"][CONNECTION_ARG] for r in runs)
+    assert placed == {"glue-net-a1": 4, "glue-net-b1": 1, "glue-net-a2": 1}, placed
+    for connection in ("glue-net-a1", "glue-net-b1"):
+        assert placed[connection] * (workers + 1) <= free[connection]
+    assert len({r["Arguments"][TASK_ARG] for r in runs}) == count
+
+
+def _operator(job: str, **kwargs) -> GlueJobOnHealthiestSubnetOperator:
+    return GlueJobOnHealthiestSubnetOperator(
+        task_id="t", job_name=job, candidate_connections=ALL, aws_conn_id=None, region_name="us-east-1",
+        deferrable=False, job_poll_interval=1, lock_uri="s3://mwaa-pipelines-data/_locks", **kwargs,
+    )  # fmt: skip
+
+
+class FakeTI:
+    dag_id, task_id, run_id, map_index = "d", "t", "manual__1", -1
+
+    def __init__(self):
+        self.xcom: dict = {}
+
+    def xcom_push(self, key, value):
+        self.xcom[key] = value
+
+
+@pytest.fixture
+def in_process_aws(monkeypatch, aws_env):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def test_retry_does_not_start_a_duplicate_while_the_run_is_going(stack, job, slow_runs, in_process_aws):
+    ti = FakeTI()
+    _operator(job, wait_for_completion=False).execute({"ti": ti})  # try 1 starts, then the worker dies
+    first = ti.xcom["glue_job_run_id"]
+    _operator(job).execute({"ti": ti})  # try 2: same task instance
+    assert ti.xcom["glue_job_run_id"] == first
+    assert len(our_runs(stack, job)) == 1
+
+
+def test_retry_decides_again_after_a_fault(stack, job, slow_runs, in_process_aws):
+    ti = FakeTI()
+    _operator(job, wait_for_completion=False).execute({"ti": ti})
+    assert ti.xcom["chosen_connection"] == "glue-net-a1"
+    glue, ec2 = stack.boto3_client("glue"), stack.boto3_client("ec2")
+    # Fault: a1's addresses are taken by other ENIs, and try 1's run is stopped.
+    a1 = stack.info()["seed"]["network"]["subnets"]["a1"]["subnet_id"]
+    free = ec2.describe_subnets(SubnetIds=[a1])["Subnets"][0]["AvailableIpAddressCount"]
+    with ThreadPoolExecutor(8) as pool:
+        enis = list(
+            pool.map(
+                lambda _: ec2.create_network_interface(SubnetId=a1)["NetworkInterface"]["NetworkInterfaceId"],
+                range(free),
+            )
+        )
+    try:
+        glue.batch_stop_job_run(JobName=job, JobRunIds=[ti.xcom["glue_job_run_id"]])
+        _operator(job, wait_for_completion=False).execute({"ti": ti})
+        assert ti.xcom["chosen_connection"] == "glue-net-b1"
+        reasons = {c["connection"]: c["reasons"] for c in ti.xcom["subnet_ranking"]["candidates"]}
+        assert any("Glue needs 2 to start" in r for r in reasons["glue-net-a1"])
+    finally:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda eni: ec2.delete_network_interface(NetworkInterfaceId=eni), enis))
+
+
+def test_no_healthy_candidate_fails_at_once(stack, job, in_process_aws):
+    op = _operator(job)
+    op.candidate_connections = ["glue-net-c1", "glue-net-c2", "nope"]
+    with pytest.raises(NoHealthyConnection) as err:
+        op.execute({"ti": FakeTI()})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4 and "S3" in lines[1] and "self-referencing" in lines[2] and "not found" in lines[3]
+    assert our_runs(stack, job) == []
