@@ -3,7 +3,7 @@
 Run as ``python -m local.moto_server --port N``; listens on 127.0.0.1 unless told
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
 Extensions: Glue UpdateJob / BatchStopJobRun (``local/moto_ext.py``) and a minimal MWAA
-control plane (``local/moto_mwaa.py``).
+control plane (``local/moto_mwaa.py``); zone-state fault injection (``local/moto_faults.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from local import moto_ext
+from local.moto_faults import FaultInjection
 from local.moto_mwaa import MwaaMiddleware
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import MotoRequestHandler
     from werkzeug.serving import run_simple
 
-    app = MwaaMiddleware(DomainDispatcherApplication(create_backend_app))
+    app = FaultInjection(MwaaMiddleware(DomainDispatcherApplication(create_backend_app)))
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

@@ -198,3 +198,60 @@ def test_no_healthy_candidate_fails_at_once(stack, job, in_process_aws):
     lines = str(err.value).splitlines()
     assert len(lines) == 4 and "S3" in lines[1] and "self-referencing" in lines[2] and "not found" in lines[3]
     assert our_runs(stack, job) == []
+
+
+def _burst(stack, job: str, lock_uri: str | None, count: int = 4, workers: int = 60) -> list[dict]:
+    """Start ``count`` task instances in threads at the same instant; a pause between
+    UpdateJob and StartJobRun widens the window a race needs."""
+    import threading
+    import time
+
+    barrier = threading.Barrier(count)
+
+    class SlowStart(GlueJobOnHealthiestSubnetOperator):
+        def _start(self, *args, **kwargs):
+            time.sleep(0.5)
+            return super()._start(*args, **kwargs)
+
+    def one(i: int) -> None:
+        ti = FakeTI()
+        ti.run_id = f"manual__{i}"
+        op = SlowStart(
+            task_id="t", job_name=job, candidate_connections=ALL, aws_conn_id=None, region_name="us-east-1",
+            deferrable=False, wait_for_completion=False, num_workers=workers, lock_uri=lock_uri,
+        )  # fmt: skip
+        barrier.wait(timeout=60)
+        op.execute({"ti": ti})
+
+    with ThreadPoolExecutor(count) as pool:
+        list(pool.map(one, range(count)))
+    return our_runs(stack, job)
+
+
+def _raced(runs: list[dict]) -> list[str]:
+    return [
+        r["Arguments"][CONNECTION_ARG]
+        for r in runs
+        if json.loads(r["Arguments"][CONNECTIONS_AT_START_ARG])[0] != r["Arguments"][CONNECTION_ARG]
+    ]
+
+
+def test_the_lease_is_what_prevents_the_race(stack, slow_runs, in_process_aws, request):
+    """Same burst twice: without the lease the harness sees the race; with it, none."""
+    without = request.getfixturevalue("job")
+    runs = _burst(stack, without, lock_uri=None)
+    assert _raced(runs) or len({r["Arguments"][CONNECTION_ARG] for r in runs}) < len(runs) - 1, (
+        "without the lease, simultaneous decisions should collide"
+    )
+    glue = stack.boto3_client("glue")
+    with_lease = f"{without}-leased"
+    glue.create_job(
+        Name=with_lease, Role=stack.info()["seed"]["glue_role_arn"],
+        Command={"Name": "glueetl", "ScriptLocation": "s3://mwaa-pipelines-artifacts/x.py"},
+        WorkerType="G.1X", NumberOfWorkers=10, ExecutionProperty={"MaxConcurrentRuns": 50},
+    )  # fmt: skip
+    runs = _burst(stack, with_lease, lock_uri="s3://mwaa-pipelines-data/_locks")
+    assert len(runs) == 4 and _raced(runs) == []
+    free = {connection_name(k): v["free_ips"] for k, v in stack.info()["seed"]["network"]["subnets"].items()}
+    for connection, n in Counter(r["Arguments"][CONNECTION_ARG] for r in runs).items():
+        assert n * 61 <= free[connection], (connection, n)

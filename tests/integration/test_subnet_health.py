@@ -85,3 +85,22 @@ def test_run_history_pending_and_failures():
     assert history.pending_ips == {"a": 11}
     assert history.failures == {"b": 1}
     assert len(history.active_runs) == 2
+
+
+def test_impaired_zone_is_seen(stack):
+    """Fault injection: the stack can mark a zone impaired, and the ranking avoids it."""
+    from local.moto_faults import post_zone_state
+
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    post_zone_state(endpoint, "us-east-1a", "impaired")
+    try:
+        candidates, _ = gather_candidates(
+            stack.boto3_client("glue"), stack.boto3_client("ec2"), stack.info()["seed"]["glue_subnet_demo_job"],
+            [connection_name(s.key) for s in SUBNETS],
+        )  # fmt: skip
+        ranking = rank_connections(candidates, Demand(workers=10))
+    finally:
+        post_zone_state(endpoint, "us-east-1a", "available")
+    assert ranking.chosen.connection == "glue-net-b1"
+    rejected = {v.connection: v.reasons for v in ranking.rejected}
+    assert any("impaired" in r for r in rejected["glue-net-a1"])

@@ -1,0 +1,324 @@
+"""Healthiest-subnet decisions against the reference approach, on the same random scenarios.
+
+Each scenario is built in the local stack (moto): 2 to 20 Glue connections over 1 to 6
+zones, some subnets exhausted, some zones impaired, some security groups without Glue's
+self-referencing rule, some subnets without an S3 route, then a burst of 1 to 10 jobs of
+2 to 50 workers decided one right after the other (as concurrent task instances are,
+before any ENI of the earlier runs shows up in the subnet's free-IP count).
+
+- ours: the operator's decision (six batched reads, full health checks, free IPs net of
+  the runs it just started), its ranked connection list written to the job;
+- reference: for each connection one GetConnection and one DescribeSubnets; groups
+  'free IPs >= workers' and 'free IPs >= 2', ordered by free IPs (or shuffled within
+  groups); no other health signal.
+
+The outcome of each start is then played out the way Glue does it (walk the job's
+connection list, skip a connection Glue's own checks reject or with fewer than 2 free
+IPs, take the first other one): a start on an impaired zone or without an S3 route fails;
+otherwise it starts with the IPs left, at full capacity when they cover all workers.
+
+Writes ``{"ours": {...}, "reference": {...}, "scenarios": n, ...}`` with
+``full_capacity_start_rate`` (over bursts where full capacity for every job was possible),
+``failed_start_rate``, ``aws_calls_per_decision`` (at 20 connections) and ``decision_ms_p50``.
+
+    python bench/subnet_selection.py [--quick] [--out bench/results/subnet_selection.json] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import random
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from local.moto_faults import post_zone_state  # noqa: E402
+from local.paths import TMP  # noqa: E402
+from local.stack import running_stack  # noqa: E402
+from operators.glue_subnet import job_update_with_connections  # noqa: E402
+from operators.subnet_health import CONNECTION_ARG, CallCounter, gather_candidates  # noqa: E402
+from operators.subnet_ranking import EXTRA_IPS_PER_RUN, Demand, NoHealthyConnection, rank_connections  # noqa: E402
+
+ZONES = [f"us-east-1{c}" for c in "abcdef"]
+PREFIXES = (28, 27, 26, 25, 24)  # 11, 27, 59, 123, 251 free addresses
+
+
+@dataclass
+class SubnetPlan:
+    name: str
+    zone: str
+    prefix: int
+    exhausted: bool
+    self_rule: bool
+    s3_route: bool
+
+
+@dataclass
+class Scenario:
+    subnets: list[SubnetPlan]
+    impaired: set[str]
+    burst: list[int]  # workers per job
+
+
+def make_scenario(rng: random.Random, connections: int | None = None) -> Scenario:
+    n = connections or rng.randint(2, 20)
+    zones = rng.sample(ZONES, rng.randint(1, 6))
+    subnets = [
+        SubnetPlan(
+            name=f"c{i:02d}",
+            zone=rng.choice(zones),
+            prefix=rng.choice(PREFIXES),
+            exhausted=rng.random() < 0.15,
+            self_rule=rng.random() > 0.15,
+            s3_route=rng.random() > 0.15,
+        )
+        for i in range(n)
+    ]
+    impaired = {z for z in zones if rng.random() < 0.15}
+    burst = [rng.randint(2, 50) for _ in range(rng.randint(1, 10))]
+    return Scenario(subnets, impaired, burst)
+
+
+@dataclass
+class Built:
+    connections: list[str]
+    truth: dict[str, dict]  # connection -> zone, free, self_rule, s3_route
+
+
+class Counting:
+    """Counts requests a client makes (botocore's before-call event)."""
+
+    def __init__(self, *clients):
+        self.count = 0
+        for c in clients:
+            c.meta.events.register("before-call", self._hit)
+
+    def _hit(self, **_):
+        self.count += 1
+
+
+def build(stack, scenario: Scenario, tag: str) -> Built:
+    ec2, glue = stack.boto3_client("ec2"), stack.boto3_client("glue")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    sg_self = ec2.create_security_group(GroupName=f"self-{tag}", Description="g", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=sg_self, IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": sg_self}]}]
+    )
+    sg_open = ec2.create_security_group(GroupName=f"open-{tag}", Description="g", VpcId=vpc)["GroupId"]
+    rt_s3 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    rt_none = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3", VpcEndpointType="Gateway", RouteTableIds=[rt_s3]
+    )
+    blocks = iter(ipaddress.ip_network("10.0.0.0/16").subnets(new_prefix=23))
+    truth, names = {}, []
+    for plan in scenario.subnets:
+        cidr = next(blocks).subnets(new_prefix=plan.prefix).__next__()
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=str(cidr), AvailabilityZone=plan.zone)["Subnet"]
+        ec2.associate_route_table(RouteTableId=rt_s3 if plan.s3_route else rt_none, SubnetId=subnet["SubnetId"])
+        free = subnet["AvailableIpAddressCount"]
+        if plan.exhausted:
+            for _ in range(free - 1):
+                ec2.create_network_interface(SubnetId=subnet["SubnetId"])
+            free = 1
+        name = f"bench-{tag}-{plan.name}"
+        glue.create_connection(
+            ConnectionInput={
+                "Name": name,
+                "ConnectionType": "NETWORK",
+                "ConnectionProperties": {},
+                "PhysicalConnectionRequirements": {
+                    "SubnetId": subnet["SubnetId"],
+                    "SecurityGroupIdList": [sg_self if plan.self_rule else sg_open],
+                    "AvailabilityZone": plan.zone,
+                },
+            }
+        )
+        names.append(name)
+        truth[name] = {"zone": plan.zone, "free": free, "self_rule": plan.self_rule, "s3_route": plan.s3_route}
+    return Built(names, truth)
+
+
+def new_job(glue, role: str, connections: list[str]) -> str:
+    name = f"bench-job-{uuid.uuid4().hex[:8]}"
+    glue.create_job(
+        Name=name, Role=role, Command={"Name": "glueetl", "ScriptLocation": "s3://b/s.py"},
+        WorkerType="G.1X", NumberOfWorkers=10, Connections={"Connections": connections[:1]},
+        ExecutionProperty={"MaxConcurrentRuns": 100},
+    )  # fmt: skip
+    return name
+
+
+def decide_ours(stack, job: str, connections: list[str], workers: int) -> tuple[list[str], int, float]:
+    glue, ec2 = stack.boto3_client("glue"), stack.boto3_client("ec2")
+    counter = CallCounter()
+    start = time.perf_counter()
+    candidates, _ = gather_candidates(glue, ec2, job, connections, counter, default_workers=workers)
+    try:
+        ranking = rank_connections(candidates, Demand(workers))
+        ordered = [v.connection for v in ranking.ordered]
+    except NoHealthyConnection:
+        ordered = []
+    elapsed = (time.perf_counter() - start) * 1000
+    if ordered:
+        current = glue.get_job(JobName=job)["Job"]
+        glue.update_job(JobName=job, JobUpdate=job_update_with_connections(current, ordered, connections))
+        glue.start_job_run(
+            JobName=job, Arguments={CONNECTION_ARG: ordered[0]}, NumberOfWorkers=workers, WorkerType="G.1X"
+        )
+    return ordered, counter.count, elapsed
+
+
+def decide_reference(stack, job: str, connections: list[str], workers: int, shuffle: random.Random | None):
+    glue, ec2 = stack.boto3_client("glue"), stack.boto3_client("ec2")
+    counting = Counting(glue, ec2)
+    start = time.perf_counter()
+    glue.get_job(JobName=job)
+    free = {}
+    for name in connections:
+        req = glue.get_connection(Name=name)["Connection"]["PhysicalConnectionRequirements"]
+        subnet = ec2.describe_subnets(SubnetIds=[req["SubnetId"]])["Subnets"][0]
+        free[name] = subnet["AvailableIpAddressCount"]
+    full = [n for n in connections if free[n] >= workers]
+    usable = [n for n in connections if 2 <= free[n] < workers]
+    if shuffle:
+        shuffle.shuffle(full)
+        shuffle.shuffle(usable)
+    else:
+        full.sort(key=lambda n: -free[n])
+        usable.sort(key=lambda n: -free[n])
+    ordered = full + usable
+    elapsed = (time.perf_counter() - start) * 1000
+    calls = counting.count
+    if ordered:
+        glue.update_job(JobName=job, JobUpdate={"Role": "r", "Command": {"Name": "glueetl", "ScriptLocation": "s3://b/s.py"},
+                                                "Connections": {"Connections": ordered}})  # fmt: skip
+    return ordered, calls, elapsed
+
+
+def play_out(ordered: list[str], truth: dict[str, dict], remaining: dict[str, int], impaired: set[str], workers: int):
+    """What Glue does with the job's connection list; returns 'full' | 'partial' | 'failed'."""
+    need = workers + EXTRA_IPS_PER_RUN
+    for name in ordered:
+        t = truth[name]
+        if not t["self_rule"] or remaining[name] < 2:
+            continue  # Glue's own checks skip it and try the next one
+        if t["zone"] in impaired or not t["s3_route"]:
+            return "failed"
+        taken = min(need, remaining[name])
+        remaining[name] -= taken
+        return "full" if taken >= need else "partial"
+    return "failed"
+
+
+def full_capacity_possible(truth: dict[str, dict], impaired: set[str], burst: list[int]) -> bool:
+    """Can every job of the burst get full capacity on a truly healthy subnet (first-fit decreasing)?"""
+    bins = sorted(
+        (t["free"] for t in truth.values() if t["self_rule"] and t["s3_route"] and t["zone"] not in impaired),
+        reverse=True,
+    )
+    for need in sorted((w + EXTRA_IPS_PER_RUN for w in burst), reverse=True):
+        for i, room in enumerate(bins):
+            if room >= need:
+                bins[i] -= need
+                break
+        else:
+            return False
+    return True
+
+
+@dataclass
+class Tally:
+    full: int = 0
+    feasible_jobs: int = 0
+    failed: int = 0
+    jobs: int = 0
+    ms: list[float] = field(default_factory=list)
+    calls_at_20: list[int] = field(default_factory=list)
+
+    def result(self) -> dict:
+        return {
+            "full_capacity_start_rate": round(self.full / self.feasible_jobs, 4) if self.feasible_jobs else None,
+            "failed_start_rate": round(self.failed / self.jobs, 4) if self.jobs else None,
+            "aws_calls_per_decision": statistics.median(self.calls_at_20) if self.calls_at_20 else None,
+            "decision_ms_p50": round(statistics.median(self.ms), 2) if self.ms else None,
+            "decisions": len(self.ms),
+        }
+
+
+def run(stack, scenarios: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    glue = stack.boto3_client("glue")
+    role = stack.info()["seed"]["glue_role_arn"]
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    # Runs stay active, as just-started runs are (their ENIs not yet visible).
+    import urllib.request
+
+    body = {"model_name": "glue::job_run", "transition": {"progression": "manual", "times": 10**6}}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{endpoint}/moto-api/state-manager/set-transition", data=json.dumps(body).encode(), method="POST"
+    )).close()  # fmt: skip
+    tallies = {"ours": Tally(), "reference": Tally(), "reference_shuffled": Tally()}
+    for i in range(scenarios):
+        scenario = make_scenario(rng, connections=20 if i < 2 else None)
+        built = build(stack, scenario, f"s{i}")
+        for zone in scenario.impaired:
+            post_zone_state(endpoint, zone, "impaired")
+        feasible = full_capacity_possible(built.truth, scenario.impaired, scenario.burst)
+        for approach, tally in tallies.items():
+            job = new_job(glue, role, built.connections)
+            remaining = {n: t["free"] for n, t in built.truth.items()}
+            shuffle = random.Random(seed + i) if approach == "reference_shuffled" else None
+            for workers in scenario.burst:
+                if approach == "ours":
+                    ordered, calls, ms = decide_ours(stack, job, built.connections, workers)
+                else:
+                    ordered, calls, ms = decide_reference(stack, job, built.connections, workers, shuffle)
+                outcome = play_out(ordered, built.truth, remaining, scenario.impaired, workers)
+                tally.jobs += 1
+                tally.failed += outcome == "failed"
+                if feasible:
+                    tally.feasible_jobs += 1
+                    tally.full += outcome == "full"
+                tally.ms.append(ms)
+                if len(built.connections) == 20:
+                    tally.calls_at_20.append(calls)
+        for zone in scenario.impaired:
+            post_zone_state(endpoint, zone, "available")
+    return {name: t.result() for name, t in tallies.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="12 scenarios instead of 150 (under 60 s)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "subnet_selection.json")
+    parser.add_argument("--seed", type=int, default=20261123)
+    args = parser.parse_args(argv)
+    scenarios = 12 if args.quick else 150
+    started = time.monotonic()
+    with running_stack(TMP / f"bench-subnet-{uuid.uuid4().hex[:6]}") as stack:
+        results = run(stack, scenarios, args.seed)
+    results = {
+        "ours": results["ours"],
+        "reference": results["reference"],
+        "reference_shuffled": results["reference_shuffled"],
+        "scenarios": scenarios,
+        "seed": args.seed,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
