@@ -13,6 +13,8 @@ moto has no Glue ``BatchStopJobRun`` either (the provider's GlueJobOperator call
 a task is killed); it is added too: a STARTING/RUNNING run becomes STOPPED, other ids
 come back under ``Errors`` as AWS does.
 
+Glue ``DeleteConnection`` is missing as well (the subnet benchmark cleans up with it).
+
 Test instrumentation, same module: every job run records the job's connection list as
 it stood at StartJobRun, in its ``Arguments`` under ``--local-stack-connections-at-start``,
 so tests can prove no other task rewrote the job between our UpdateJob and StartJobRun.
@@ -109,6 +111,16 @@ def _connection_as_dict(original: Any) -> Any:
     return as_dict
 
 
+def _delete_connection_response(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+    from moto.glue.exceptions import EntityNotFoundException
+
+    name = self._get_param("ConnectionName")
+    if self.glue_backend.connections.pop(name, None) is None:
+        raise EntityNotFoundException(f"Connection {name} not found.")
+    return EmptyResult()
+
+
 CONNECTIONS_AT_START_ARG = "--local-stack-connections-at-start"
 
 
@@ -137,6 +149,7 @@ def apply() -> None:
     GlueBackend.update_job = _update_job  # type: ignore[attr-defined]
     GlueResponse.update_job = _update_job_response  # type: ignore[attr-defined]
     GlueResponse.batch_stop_job_run = _batch_stop_job_run_response  # type: ignore[attr-defined]
+    GlueResponse.delete_connection = _delete_connection_response  # type: ignore[attr-defined]
     FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
     FakeJob.start_job_run = _recording_start_job_run(FakeJob.start_job_run)  # type: ignore[method-assign]
     _APPLIED = True

@@ -12,7 +12,8 @@ its page size: 1,000 connections, 100 job runs):
 6. Glue ``GetJobRuns`` for the job: runs this operator started recently (their IPs may not
    show as ENIs yet) and recent failures with IP / ENI / AZ errors, per connection.
 
-Filters are used instead of id lists so one missing subnet or group does not fail the
+The reads run in three rounds of parallel requests (what a round needs comes from the one
+before), so a decision costs three round trips. Filters are used instead of id lists so one missing subnet or group does not fail the
 whole call: the missing one is judged unhealthy with a reason. A gateway endpoint route
 counts as an S3 route: gateway endpoints exist only for S3 and DynamoDB, and telling them
 apart would cost one more call (DescribePrefixLists).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,7 +48,7 @@ class CallCounter:
     calls: list[str] = field(default_factory=list)
 
     def __call__(self, name: str) -> None:
-        self.calls.append(name)
+        self.calls.append(name)  # list.append is atomic: safe from the gather threads
 
     @property
     def count(self) -> int:
@@ -128,6 +130,23 @@ def summarize_runs(
     return RunHistory(pending, failures, tuple(active))
 
 
+def _describe_zones(ec2: Any, counter: CallCounter) -> dict[str, str]:
+    counter("describe_availability_zones")
+    return {z["ZoneName"]: z.get("State") for z in ec2.describe_availability_zones()["AvailabilityZones"]}
+
+
+def _job_runs(glue: Any, job_name: str, counter: CallCounter) -> list[dict]:
+    counter("get_job_runs")
+    return glue.get_job_runs(JobName=job_name, MaxResults=100).get("JobRuns", [])
+
+
+def _by_id(ec2: Any, operation: str, key: str, filter_name: str, id_key: str, ids: list[str], counter: CallCounter):
+    if not ids:
+        return {}
+    items = _paginate(ec2, operation, key, counter, Filters=[{"Name": filter_name, "Values": ids}])
+    return {item[id_key]: item for item in items}
+
+
 def gather_candidates(
     glue: Any,
     ec2: Any,
@@ -141,48 +160,35 @@ def gather_candidates(
     counter = counter if counter is not None else CallCounter()
     now = now or datetime.now(UTC)
     wanted = list(dict.fromkeys(connection_names))
-    connections = {
-        c["Name"]: c
-        for c in _paginate(glue, "get_connections", "ConnectionList", counter, HidePassword=True)
-        if c["Name"] in wanted
-    }
-    requirements = {name: c.get("PhysicalConnectionRequirements") or {} for name, c in connections.items()}
-    subnet_ids = sorted({r["SubnetId"] for r in requirements.values() if r.get("SubnetId")})
-    group_ids = sorted({g for r in requirements.values() for g in r.get("SecurityGroupIdList") or []})
+    # Three rounds of independent requests, each round in parallel: the decision waits for
+    # three round trips, not six.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        conns_f = pool.submit(_paginate, glue, "get_connections", "ConnectionList", counter, HidePassword=True)
+        zones_f = pool.submit(_describe_zones, ec2, counter)
+        runs_f = pool.submit(_job_runs, glue, job_name, counter)
+        connections = {c["Name"]: c for c in conns_f.result() if c["Name"] in wanted}
+        requirements = {name: c.get("PhysicalConnectionRequirements") or {} for name, c in connections.items()}
+        subnet_ids = sorted({r["SubnetId"] for r in requirements.values() if r.get("SubnetId")})
+        group_ids = sorted({g for r in requirements.values() for g in r.get("SecurityGroupIdList") or []})
 
-    subnets: dict[str, dict] = {}
-    if subnet_ids:
-        subnets = {
-            s["SubnetId"]: s
-            for s in _paginate(
-                ec2, "describe_subnets", "Subnets", counter, Filters=[{"Name": "subnet-id", "Values": subnet_ids}]
-            )
-        }
-    counter("describe_availability_zones")
-    zones = {z["ZoneName"]: z.get("State") for z in ec2.describe_availability_zones()["AvailabilityZones"]}
-    groups: dict[str, dict] = {}
-    if group_ids:
-        groups = {
-            g["GroupId"]: g
-            for g in _paginate(
-                ec2,
-                "describe_security_groups",
-                "SecurityGroups",
-                counter,
-                Filters=[{"Name": "group-id", "Values": group_ids}],
-            )
-        }
-    vpc_ids = sorted({s["VpcId"] for s in subnets.values()})
-    explicit, main = {}, {}
-    if vpc_ids:
-        explicit, main = _route_table_by_subnet(
+        subnets_f = pool.submit(
+            _by_id, ec2, "describe_subnets", "Subnets", "subnet-id", "SubnetId", subnet_ids, counter
+        )
+        groups_f = pool.submit(
+            _by_id, ec2, "describe_security_groups", "SecurityGroups", "group-id", "GroupId", group_ids, counter
+        )
+        subnets, groups = subnets_f.result(), groups_f.result()
+        vpc_ids = sorted({s["VpcId"] for s in subnets.values()})
+        tables = (
             _paginate(
                 ec2, "describe_route_tables", "RouteTables", counter, Filters=[{"Name": "vpc-id", "Values": vpc_ids}]
             )
+            if vpc_ids
+            else []
         )
-    counter("get_job_runs")
-    runs = glue.get_job_runs(JobName=job_name, MaxResults=100).get("JobRuns", [])
-    history = summarize_runs(runs, now, default_workers=default_workers)
+        zones = zones_f.result()
+        history = summarize_runs(runs_f.result(), now, default_workers=default_workers)
+    explicit, main = _route_table_by_subnet(tables)
 
     candidates = []
     for name in wanted:

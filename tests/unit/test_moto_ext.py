@@ -84,3 +84,12 @@ def test_batch_stop_job_run(glue):
         assert glue.get_job_run(JobName="j", RunId=run_id)["JobRun"]["JobRunState"] == "STOPPED"
     finally:
         state_manager.unset_transition("glue::job_run")
+
+
+def test_delete_connection(glue):
+    glue.create_connection(ConnectionInput={"Name": "gone", "ConnectionType": "NETWORK", "ConnectionProperties": {}})
+    glue.delete_connection(ConnectionName="gone")
+    with pytest.raises(ClientError, match="EntityNotFoundException"):
+        glue.get_connection(Name="gone")
+    with pytest.raises(ClientError, match="EntityNotFoundException"):
+        glue.delete_connection(ConnectionName="gone")
