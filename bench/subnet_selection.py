@@ -334,12 +334,12 @@ def run(stack, scenarios: int, seed: int, quick: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--quick", action="store_true", help="6 scenarios instead of 150, reference sorted only (under 60 s)"
+        "--quick", action="store_true", help="5 scenarios instead of 150, reference sorted only (under 60 s)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "subnet_selection.json")
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args(argv)
-    scenarios = 6 if args.quick else 150
+    scenarios = 5 if args.quick else 150
     started = time.monotonic()
     with running_stack(TMP / f"bench-subnet-{uuid.uuid4().hex[:6]}") as stack:
         results = run(stack, scenarios, args.seed, args.quick)
