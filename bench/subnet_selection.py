@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from local.moto_faults import post_zone_state  # noqa: E402
 from local.paths import TMP  # noqa: E402
+from local.seed import create_glue_security_group, create_network_connection  # noqa: E402
 from local.stack import running_stack  # noqa: E402
 from operators.glue_subnet import job_update_with_connections  # noqa: E402
 from operators.subnet_health import CONNECTION_ARG, CallCounter, gather_candidates  # noqa: E402
@@ -113,11 +114,8 @@ class Counting:
 def build(stack, scenario: Scenario, tag: str) -> Built:
     ec2, glue = stack.boto3_client("ec2"), stack.boto3_client("glue")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    sg_self = ec2.create_security_group(GroupName=f"self-{tag}", Description="g", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(
-        GroupId=sg_self, IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": sg_self}]}]
-    )
-    sg_open = ec2.create_security_group(GroupName=f"open-{tag}", Description="g", VpcId=vpc)["GroupId"]
+    sg_self = create_glue_security_group(ec2, vpc, f"self-{tag}", self_referencing=True)
+    sg_open = create_glue_security_group(ec2, vpc, f"open-{tag}", self_referencing=False)
     rt_s3 = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     rt_none = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     ec2.create_vpc_endpoint(
@@ -135,18 +133,7 @@ def build(stack, scenario: Scenario, tag: str) -> Built:
                 ec2.create_network_interface(SubnetId=subnet["SubnetId"])
             free = 1
         name = f"bench-{tag}-{plan.name}"
-        glue.create_connection(
-            ConnectionInput={
-                "Name": name,
-                "ConnectionType": "NETWORK",
-                "ConnectionProperties": {},
-                "PhysicalConnectionRequirements": {
-                    "SubnetId": subnet["SubnetId"],
-                    "SecurityGroupIdList": [sg_self if plan.self_rule else sg_open],
-                    "AvailabilityZone": plan.zone,
-                },
-            }
-        )
+        create_network_connection(glue, name, subnet["SubnetId"], sg_self if plan.self_rule else sg_open, plan.zone)
         names.append(name)
         truth[name] = {"zone": plan.zone, "free": free, "self_rule": plan.self_rule, "s3_route": plan.s3_route}
     return Built(names, truth)

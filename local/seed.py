@@ -71,19 +71,37 @@ def client(service: str, endpoint_url: str):
     )
 
 
+def create_glue_security_group(ec2, vpc_id: str, name: str, self_referencing: bool) -> str:
+    """A security group, with the inbound all-traffic-from-itself rule Glue requires if asked."""
+    group_id = ec2.create_security_group(GroupName=name, Description="Glue workers", VpcId=vpc_id)["GroupId"]
+    if self_referencing:
+        ec2.authorize_security_group_ingress(
+            GroupId=group_id,
+            IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group_id}]}],
+        )
+    return group_id
+
+
+def create_network_connection(glue, name: str, subnet_id: str, security_group_id: str, zone: str) -> None:
+    """A Glue NETWORK connection pinning jobs to one subnet."""
+    glue.create_connection(
+        ConnectionInput={
+            "Name": name,
+            "ConnectionType": "NETWORK",
+            "ConnectionProperties": {},
+            "PhysicalConnectionRequirements": {
+                "SubnetId": subnet_id,
+                "SecurityGroupIdList": [security_group_id],
+                "AvailabilityZone": zone,
+            },
+        }
+    )
+
+
 def _seed_network(ec2) -> dict:
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    sg_self = ec2.create_security_group(GroupName="glue-self-referencing", Description="Glue workers", VpcId=vpc_id)[
-        "GroupId"
-    ]
-    # Glue requires an inbound rule allowing all traffic from the group itself.
-    ec2.authorize_security_group_ingress(
-        GroupId=sg_self,
-        IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": sg_self}]}],
-    )
-    sg_open = ec2.create_security_group(
-        GroupName="glue-missing-self-rule", Description="lacks the Glue rule", VpcId=vpc_id
-    )["GroupId"]
+    sg_self = create_glue_security_group(ec2, vpc_id, "glue-self-referencing", self_referencing=True)
+    sg_open = create_glue_security_group(ec2, vpc_id, "glue-missing-self-rule", self_referencing=False)
     ec2.authorize_security_group_ingress(
         GroupId=sg_open,
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}],
@@ -131,18 +149,7 @@ def _seed_glue(glue, network: dict, glue_role_arn: str) -> list[str]:
     names = []
     for key, subnet in network["subnets"].items():
         name = connection_name(key)
-        glue.create_connection(
-            ConnectionInput={
-                "Name": name,
-                "ConnectionType": "NETWORK",
-                "ConnectionProperties": {},
-                "PhysicalConnectionRequirements": {
-                    "SubnetId": subnet["subnet_id"],
-                    "SecurityGroupIdList": [subnet["security_group_id"]],
-                    "AvailabilityZone": subnet["zone"],
-                },
-            }
-        )
+        create_network_connection(glue, name, subnet["subnet_id"], subnet["security_group_id"], subnet["zone"])
         names.append(name)
     glue.create_connection(
         ConnectionInput={

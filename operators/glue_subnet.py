@@ -1,8 +1,9 @@
 """Run a Glue job on the healthiest of its candidate VPC connections.
 
-A sibling of the provider's ``GlueJobOperator`` (same parameter names, same wait,
-deferral, extra link and ``on_kill``), that decides at run time which connection the
-job uses:
+A sibling of the provider's ``GlueJobOperator`` (same parameter names; the provider's
+GlueJobHook, trigger and waits), that decides at run time which connection the job uses.
+It is a plain BaseOperator so that DAG files importing it stay light: the provider and
+boto3 are imported when the task runs, not when the DAG is parsed.
 
 1. under an S3 lease for this job (no other task rewrites the job between our UpdateJob
    and StartJobRun), read the health of every candidate in six AWS calls
@@ -27,7 +28,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException
 
 from operators.subnet_health import CONNECTION_ARG, CallCounter, gather_candidates
 from operators.subnet_ranking import STRATEGIES, Demand, Ranking, rank_connections
@@ -69,7 +71,7 @@ def parse_lock_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-class GlueJobOnHealthiestSubnetOperator(GlueJobOperator):
+class GlueJobOnHealthiestSubnetOperator(BaseOperator):
     """Start ``job_name`` on the healthiest of ``candidate_connections`` and wait for it.
 
     :param job_name: an existing Glue job (its definition stays; only its connection list
@@ -82,12 +84,13 @@ class GlueJobOnHealthiestSubnetOperator(GlueJobOperator):
     :param lock_uri: ``s3://bucket/prefix`` for the per-job lease that serialises
         decide + UpdateJob + StartJobRun across workers; None disables it (templated).
     :param seed: random seed for the random strategies (tests, reproducible benchmarks).
-    Other parameters are GlueJobOperator's (``script_args``, ``deferrable``,
-    ``waiter_delay``, ``waiter_max_attempts``, ``stop_job_run_on_kill``, ``aws_conn_id``...).
+    Other parameters mean what they mean for the provider's GlueJobOperator.
     """
 
     template_fields: Sequence[str] = (
-        *GlueJobOperator.template_fields,
+        "job_name",
+        "script_args",
+        "run_job_kwargs",
         "candidate_connections",
         "strategy",
         "num_workers",
@@ -110,10 +113,36 @@ class GlueJobOnHealthiestSubnetOperator(GlueJobOperator):
         lock_ttl: timedelta = timedelta(minutes=5),
         lock_wait: timedelta = timedelta(minutes=15),
         seed: int | None = None,
+        script_args: dict[str, str] | None = None,
+        run_job_kwargs: dict[str, Any] | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        verbose: bool = False,
+        stop_job_run_on_kill: bool = True,
+        sleep_before_return: int = 0,
+        job_poll_interval: int | float = 6,
+        waiter_delay: int = 60,
+        waiter_max_attempts: int = 2880,  # 48 h at 60 s: Glue's own longest run
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("stop_job_run_on_kill", True)
-        super().__init__(job_name=job_name, **kwargs)
+        super().__init__(**kwargs)
+        self.job_name = job_name
+        self.script_args = script_args or {}
+        self.run_job_kwargs = run_job_kwargs or {}
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.verbose = verbose
+        self.stop_job_run_on_kill = stop_job_run_on_kill
+        self.sleep_before_return = sleep_before_return
+        self.job_poll_interval = job_poll_interval
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self._job_run_id: str | None = None
+        self._hook = None
         self.candidate_connections = candidate_connections
         self.strategy = strategy
         self.num_workers = num_workers
@@ -124,6 +153,20 @@ class GlueJobOnHealthiestSubnetOperator(GlueJobOperator):
         self.lock_wait = lock_wait
         self.seed = seed
         self.calls = CallCounter()
+
+    @property
+    def hook(self):
+        """The provider's GlueJobHook, created on first use (never at DAG parse time)."""
+        if self._hook is None:
+            from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
+
+            self._hook = GlueJobHook(
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                job_name=self.job_name,
+                job_poll_interval=self.job_poll_interval,
+            )
+        return self._hook
 
     # -- inputs ----------------------------------------------------------------------------
     def _candidates(self) -> list[str]:
@@ -242,3 +285,14 @@ class GlueJobOnHealthiestSubnetOperator(GlueJobOperator):
         run = self.hook.job_completion(self.job_name, self._job_run_id, self.verbose, self.sleep_before_return)
         self.log.info("Glue job %s run %s: %s", self.job_name, self._job_run_id, run["JobRunState"])
         return self._job_run_id
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
+        if not event or event.get("status") != "success":
+            raise AirflowException(f"Glue job {self.job_name} run {self._job_run_id or ''} did not succeed: {event}")
+        return event.get("run_id") or self._job_run_id or ""
+
+    def on_kill(self) -> None:
+        """Stop the run this task started (the provider's GlueJobOperator does the same)."""
+        if self.stop_job_run_on_kill and self._job_run_id:
+            self.log.info("Stopping Glue job %s run %s", self.job_name, self._job_run_id)
+            self.hook.conn.batch_stop_job_run(JobName=self.job_name, JobRunIds=[self._job_run_id])

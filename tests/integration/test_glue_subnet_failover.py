@@ -255,3 +255,15 @@ def test_the_lease_is_what_prevents_the_race(stack, slow_runs, in_process_aws, r
     free = {connection_name(k): v["free_ips"] for k, v in stack.info()["seed"]["network"]["subnets"].items()}
     for connection, n in Counter(r["Arguments"][CONNECTION_ARG] for r in runs).items():
         assert n * 61 <= free[connection], (connection, n)
+
+
+def test_kill_stops_the_run_and_a_failed_event_fails(stack, job, slow_runs, in_process_aws):
+    op = _operator(job, wait_for_completion=False)
+    ti = FakeTI()
+    op.execute({"ti": ti})
+    op.on_kill()
+    run = stack.boto3_client("glue").get_job_run(JobName=job, RunId=ti.xcom["glue_job_run_id"])["JobRun"]
+    assert run["JobRunState"] == "STOPPED"
+    with pytest.raises(Exception, match="did not succeed"):
+        op.execute_complete({"ti": ti}, {"status": "error", "message": "Job run failed"})
+    assert op.execute_complete({"ti": ti}, {"status": "success", "run_id": "jr_1"}) == "jr_1"
