@@ -97,6 +97,8 @@ def make_scenario(rng: random.Random, connections: int | None = None) -> Scenari
 class Built:
     connections: list[str]
     truth: dict[str, dict]  # connection -> zone, free, self_rule, s3_route
+    vpc: str = ""
+    enis: list[str] = field(default_factory=list)
 
 
 class Counting:
@@ -122,7 +124,7 @@ def build(stack, scenario: Scenario, tag: str) -> Built:
         VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3", VpcEndpointType="Gateway", RouteTableIds=[rt_s3]
     )
     blocks = iter(ipaddress.ip_network("10.0.0.0/16").subnets(new_prefix=23))
-    truth, names = {}, []
+    truth, names, enis = {}, [], []
     for plan in scenario.subnets:
         cidr = next(blocks).subnets(new_prefix=plan.prefix).__next__()
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=str(cidr), AvailabilityZone=plan.zone)["Subnet"]
@@ -130,13 +132,41 @@ def build(stack, scenario: Scenario, tag: str) -> Built:
         free = subnet["AvailableIpAddressCount"]
         if plan.exhausted:
             for _ in range(free - 1):
-                ec2.create_network_interface(SubnetId=subnet["SubnetId"])
+                enis.append(
+                    ec2.create_network_interface(SubnetId=subnet["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+                )
             free = 1
         name = f"bench-{tag}-{plan.name}"
         create_network_connection(glue, name, subnet["SubnetId"], sg_self if plan.self_rule else sg_open, plan.zone)
         names.append(name)
         truth[name] = {"zone": plan.zone, "free": free, "self_rule": plan.self_rule, "s3_route": plan.s3_route}
-    return Built(names, truth)
+    return Built(names, truth, vpc, enis)
+
+
+def tear_down(stack, built: Built) -> None:
+    """Remove a scenario's resources, so every scenario meets an account of ordinary size."""
+    ec2, glue = stack.boto3_client("ec2"), stack.boto3_client("glue")
+    for name in built.connections:
+        glue.delete_connection(ConnectionName=name)
+    for eni in built.enis:
+        ec2.delete_network_interface(NetworkInterfaceId=eni)
+    vpc_filter = [{"Name": "vpc-id", "Values": [built.vpc]}]
+    for endpoint in ec2.describe_vpc_endpoints(Filters=vpc_filter)["VpcEndpoints"]:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])
+    tables = ec2.describe_route_tables(Filters=vpc_filter)["RouteTables"]
+    for table in tables:
+        for assoc in table.get("Associations", []):
+            if assoc.get("SubnetId"):
+                ec2.disassociate_route_table(AssociationId=assoc["RouteTableAssociationId"])
+    for subnet in ec2.describe_subnets(Filters=vpc_filter)["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    for table in tables:
+        if not any(a.get("Main") for a in table.get("Associations", [])):
+            ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+    for group in ec2.describe_security_groups(Filters=vpc_filter)["SecurityGroups"]:
+        if group["GroupName"] != "default":
+            ec2.delete_security_group(GroupId=group["GroupId"])
+    ec2.delete_vpc(VpcId=built.vpc)
 
 
 def new_job(glue, role: str, connections: list[str]) -> str:
@@ -313,8 +343,7 @@ def run(stack, scenarios: int, seed: int, quick: bool) -> dict:
                     tally.calls_at_20.append(calls)
         for zone in scenario.impaired:
             post_zone_state(endpoint, zone, "available")
-        for name in built.connections:  # keep the account's connection count realistic
-            glue.delete_connection(ConnectionName=name)
+        tear_down(stack, built)
     return {name: t.result() for name, t in tallies.items()}
 
 
