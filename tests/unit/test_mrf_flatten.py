@@ -18,7 +18,13 @@ from spark_jobs.common.mrf import (
     header_values,
 )
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "cms-price-transparency"
+ROOT = Path(__file__).resolve().parents[2]
+# shared/ sits beside the checkout (CI, developers) or inside it (some setups).
+REFERENCE = (
+    next((p for p in (ROOT.parent / "shared", ROOT / "shared") if p.is_dir()), ROOT.parent / "shared")
+    / "reference"
+    / "cms-price-transparency"
+)
 EXAMPLES = sorted(p for p in REFERENCE.glob("in-network-rates-*.json") if "schema" not in p.name)
 
 
