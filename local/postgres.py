@@ -70,6 +70,8 @@ def server_data_dir(requested: Path) -> Path:
             requested.unlink()
         else:
             shutil.rmtree(requested)
+    # Nothing in the state folder points at it any more: an orphan from a removed checkout.
+    shutil.rmtree(outside, ignore_errors=True)
     requested.symlink_to(outside, target_is_directory=True)
     return outside
 

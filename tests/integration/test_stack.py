@@ -87,3 +87,22 @@ def test_postgres_databases(stack):
     assert (
         postgres.psql(port, "SELECT extname FROM pg_extension", db="warehouse").split().count("pg_stat_statements") == 1
     )
+
+
+def test_cluster_outside_the_checkout_starts_fresh(tmp_path, monkeypatch):
+    """A checkout the postgres user cannot enter keeps its cluster in a linked temp folder;
+    an orphan left there by a deleted checkout must not leak into a new stack."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the cluster as another user")
+    monkeypatch.setattr(postgres, "_server_user_can_reach", lambda path: False)
+    requested = tmp_path / "state" / "postgres"
+    outside = postgres.server_data_dir(requested)
+    assert requested.is_symlink() and requested.resolve() == outside
+    outside.mkdir(parents=True, exist_ok=True)
+    (outside / "PG_VERSION").write_text("15")  # a cluster from an earlier checkout
+    requested.unlink()  # the checkout (and its link) went away
+    again = postgres.server_data_dir(requested)
+    assert again == outside and not (again / "PG_VERSION").exists()
+    assert postgres.server_data_dir(requested) == outside  # an existing link is kept as is
