@@ -61,7 +61,7 @@ def server_data_dir(requested: Path) -> Path:
     requested.parent.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or _server_user_can_reach(requested.parent):
         return requested
-    digest = hashlib.sha1(str(requested.resolve()).encode()).hexdigest()[:12]
+    digest = hashlib.sha1(str(requested.absolute()).encode()).hexdigest()[:12]  # not resolve(): it follows the link
     outside = Path(tempfile.gettempdir()) / f"mwaa-pipelines-pg-{digest}"
     if requested.is_symlink() or requested.exists():
         if requested.is_symlink() and requested.resolve() == outside:
