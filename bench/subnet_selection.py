@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios = 5 if args.quick else 150
     started = time.monotonic()
-    with running_stack(TMP / f"bench-subnet-{uuid.uuid4().hex[:6]}") as stack:
+    with running_stack(TMP / f"bench-subnet-{uuid.uuid4().hex[:6]}", discard=True) as stack:
         results = run(stack, scenarios, args.seed, args.quick)
     results = {
         **results,

@@ -133,6 +133,13 @@ class Stack:
             postgres.stop(self.pg_data)
         self.info_file.unlink(missing_ok=True)
 
+    def clean(self) -> None:
+        """Stop, and remove the cluster's data even where it lives outside the state folder."""
+        self.stop()
+        if self.pg_data.is_symlink():  # see local.postgres.server_data_dir
+            shutil.rmtree(self.pg_data.resolve(), ignore_errors=True)
+            self.pg_data.unlink()
+
     # -- what clients need ---------------------------------------------------------------
     def airflow_env(self) -> dict[str, str]:
         """Environment for Airflow (CLI, ``dags test``, standalone) against this stack."""
@@ -251,13 +258,18 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
 
 
 @contextlib.contextmanager
-def running_stack(home: Path = DEFAULT_STACK_HOME) -> Iterator[Stack]:
+def running_stack(home: Path = DEFAULT_STACK_HOME, discard: bool = False) -> Iterator[Stack]:
+    """A started stack, stopped on exit; ``discard`` also removes its data and folder."""
     stack = Stack(home)
     stack.start()
     try:
         yield stack
     finally:
-        stack.stop()
+        if discard:
+            stack.clean()
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            stack.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         print("local stack stopped")
     elif args.command == "clean":
-        stack.stop()
-        if stack.pg_data.is_symlink():  # the cluster lived outside the project (see local.postgres)
-            shutil.rmtree(stack.pg_data.resolve(), ignore_errors=True)
+        stack.clean()
         print("local stack stopped and its data removed")
     elif args.command == "status":
         print("up" if stack.is_up() else "down")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -19,7 +18,7 @@ import pytest
 
 from deploy.layout import ROOT
 from local.paths import TMP
-from local.stack import Stack
+from local.stack import Stack, running_stack
 
 # In-process imports of Airflow (unit tests of operators) get a throw-away home.
 os.environ.setdefault("AIRFLOW_HOME", str(TMP / "airflow-home-tests"))
@@ -30,14 +29,8 @@ AIRFLOW = str(Path(sys.executable).parent / "airflow")
 
 @pytest.fixture(scope="session")
 def stack():
-    home = TMP / f"stack-{uuid.uuid4().hex[:8]}"
-    s = Stack(home)
-    s.start()
-    try:
+    with running_stack(TMP / f"stack-{uuid.uuid4().hex[:8]}", discard=True) as s:
         yield s
-    finally:
-        s.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
