@@ -204,7 +204,7 @@ def decide_reference(stack, job: str, connections: list[str], workers: int, shuf
     glue, ec2 = stack.boto3_client("glue"), stack.boto3_client("ec2")
     counting = Counting(glue, ec2)
     start = time.perf_counter()
-    glue.get_job(JobName=job)
+    current = glue.get_job(JobName=job)["Job"]
     free = {}
     for name in connections:
         req = glue.get_connection(Name=name)["Connection"]["PhysicalConnectionRequirements"]
@@ -222,8 +222,7 @@ def decide_reference(stack, job: str, connections: list[str], workers: int, shuf
     elapsed = (time.perf_counter() - start) * 1000
     calls = counting.count
     if ordered:
-        glue.update_job(JobName=job, JobUpdate={"Role": "r", "Command": {"Name": "glueetl", "ScriptLocation": "s3://b/s.py"},
-                                                "Connections": {"Connections": ordered}})  # fmt: skip
+        glue.update_job(JobName=job, JobUpdate=job_update_with_connections(current, ordered, connections))
     return ordered, calls, elapsed
 
 

@@ -46,16 +46,18 @@ class S3Lease:
         expires = datetime.now(UTC) + self.ttl
         return json.dumps({"owner": self.owner, "expires": expires.isoformat()}).encode()
 
-    def _try_create(self) -> bool:
+    def _conditional_put(self, **condition: str) -> bool:
+        """Write the lease only if ``condition`` (IfNoneMatch / IfMatch) holds; False if not."""
         try:
-            self._etag = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=self._body(), IfNoneMatch="*")[
-                "ETag"
-            ]
+            self._etag = self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=self._body(), **condition)["ETag"]
             return True
         except ClientError as err:
             if _precondition_failed(err):
                 return False
             raise
+
+    def _try_create(self) -> bool:
+        return self._conditional_put(IfNoneMatch="*")
 
     def _try_take_expired(self) -> bool:
         try:
@@ -68,15 +70,7 @@ class S3Lease:
         expires = datetime.fromisoformat(holder.get("expires", "1970-01-01T00:00:00+00:00"))
         if expires > datetime.now(UTC):
             return False
-        try:
-            self._etag = self.s3.put_object(
-                Bucket=self.bucket, Key=self.key, Body=self._body(), IfMatch=current["ETag"]
-            )["ETag"]
-            return True
-        except ClientError as err:
-            if _precondition_failed(err):
-                return False
-            raise
+        return self._conditional_put(IfMatch=current["ETag"])
 
     def acquire(self) -> float:
         """Block until the lease is ours; return the seconds spent waiting."""
