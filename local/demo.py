@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.layout import DAGS_DIR
+from local.samples import upload_sample_mrf
 from local.stack import Stack, running_stack
 
 # Per-DAG trigger-form values for the demo run (empty: the DAG's defaults).
 DEMO_CONF: dict[str, dict] = {}
 DAG_TIMEOUT_S = 1800
+# Inputs put on the stack before a DAG runs (returns what it put, for the log).
+DEMO_SETUP = {"price_transparency_to_parquet": upload_sample_mrf}
 
 
 @dataclass
@@ -77,6 +80,8 @@ def latest_run(db: Path, dag_id: str) -> tuple[str, list[tuple[str, str, float |
 
 def run_dag(stack: Stack, env: dict[str, str], dag_id: str) -> DagResult:
     log = stack.logs / f"demo-{dag_id}.log"
+    if dag_id in DEMO_SETUP:
+        print(f"-> {dag_id}: input {DEMO_SETUP[dag_id](stack)}", flush=True)
     args = ["dags", "test", dag_id]
     if DEMO_CONF.get(dag_id):
         args += ["--conf", json.dumps(DEMO_CONF[dag_id])]

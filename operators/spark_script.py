@@ -281,6 +281,8 @@ class SparkScriptOperator(BaseOperator):
         }
         if credentials.token:
             aws_env["AWS_SESSION_TOKEN"] = credentials.token
+        if endpoint:  # for readers outside Spark's s3a (pyarrow, boto3) in the job's own process
+            aws_env["AWS_ENDPOINT_URL_S3"] = endpoint
         conf_props = {
             **s3_endpoint_conf(
                 endpoint,

@@ -28,7 +28,7 @@ if __package__ in (None, "") and "spark_jobs" not in sys.modules:  # run as a sc
 
 from spark_jobs.common import storage  # noqa: E402
 from spark_jobs.common.cli import parse_job_args  # noqa: E402
-from spark_jobs.common.mrf import MrfError  # noqa: E402
+from spark_jobs.common.mrf import COLUMNS, MrfError  # noqa: E402
 from spark_jobs.common.mrf_convert import BUCKET_COLUMN, Options, convert  # noqa: E402
 
 log = logging.getLogger("json_to_parquet")
@@ -143,6 +143,7 @@ def validate(staging: storage.Staging, results: list[dict], options: Options) ->
         "sources": [{k: v for k, v in r.items() if k != "files"} for r in results],
         "files": sorted(files, key=lambda f: f["path"]),
         "partitioning": {"column": BUCKET_COLUMN, "buckets": options.buckets, "scheme": SCHEME},
+        "schema": [list(column) for column in COLUMNS],  # for catalog registration (Spark SQL types)
         "compression": options.compression,
     }
 

@@ -183,7 +183,8 @@ class BucketWriter:
             n = self._next.get(bucket, 0)
             self._next[bucket] = n + 1
             rel = f"{BUCKET_COLUMN}={bucket:02d}/{self.prefix}-{n:05d}.parquet"
-            self.fs.create_dir(f"{self.root}/{BUCKET_COLUMN}={bucket:02d}", recursive=True)
+            if storage.is_local(self.fs):
+                self.fs.create_dir(f"{self.root}/{BUCKET_COLUMN}={bucket:02d}", recursive=True)
             sink = self.fs.open_output_stream(f"{self.root}/{rel}")
             writer = pq.ParquetWriter(
                 sink,

@@ -99,12 +99,17 @@ class Staging:
             path = f"{output}.staging-{run_id}"
         else:
             path = f"{output}/_staging/{run_id}"
-        fs.create_dir(path, recursive=True)
+        if is_local(fs):  # S3 has no folders (pyarrow would leave marker objects)
+            fs.create_dir(path, recursive=True)
         return cls(fs, output, path, run_id)
 
     def abort(self) -> None:
         try:
             self.fs.delete_dir(self.path)
+            if not is_local(self.fs):  # pyarrow leaves a marker for the emptied parent
+                parent = f"{self.output}/_staging"
+                if not self.fs.get_file_info(pafs.FileSelector(parent, recursive=True, allow_not_found=True)):
+                    self.fs.delete_dir(parent)
         except (FileNotFoundError, OSError):
             pass
 
