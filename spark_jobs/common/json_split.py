@@ -16,7 +16,7 @@ Memory is one block plus the unfinished element at its end (a single element lar
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,12 +84,10 @@ class JsonSplitter:
         stream_keys: Iterable[str],
         batch_bytes: int = 32 << 20,
         max_element_bytes: int = 512 << 20,
-        on_member: Callable[[str, object], None] | None = None,
     ) -> None:
         self.stream_keys = frozenset(stream_keys)
         self.batch_bytes = batch_bytes
         self.max_element_bytes = max_element_bytes
-        self.on_member = on_member
         self.header: dict[str, object] = {}
         self.arrays_seen: list[str] = []
         self.offset = 0  # bytes consumed so far
@@ -269,8 +267,6 @@ class JsonSplitter:
             except ValueError as exc:
                 raise JsonSplitError(f"bad value for {s.key!r} ({exc})", self.offset + p) from None
             self.header[s.key] = value
-            if self.on_member:
-                self.on_member(s.key, value)
         s.key = None
 
     def finish(self) -> Iterator[Batch]:

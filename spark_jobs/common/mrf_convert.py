@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -323,7 +323,6 @@ class Converter:
                         "header fields" if missing else "provider_references (if any) come")  # fmt: skip
             self.deferred = []
             self._spill = tempfile.TemporaryFile(prefix="mrf-spill-")
-            self._splitter = splitter
             if not missing:
                 self.header = header_values(splitter.header, self.source)
             return
@@ -494,8 +493,7 @@ class Converter:
             raise self._write_error
 
 
-def convert(source: str, size: int, fs, staging_root: str, prefix: str, options: Options,
-            on_progress: Callable | None = None) -> FileResult:  # fmt: skip
+def convert(source: str, size: int, fs, staging_root: str, prefix: str, options: Options) -> FileResult:
     """Convert ``source`` into Parquet files under ``staging_root`` named ``<prefix>-NNNNN``."""
     writer = BucketWriter(fs, staging_root, prefix, options)
     converter = Converter(source, size, writer, options)
