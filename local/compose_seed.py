@@ -16,6 +16,7 @@ from pathlib import Path
 
 from local.seed import seed
 from local.stack import stack_variables_and_connections
+from local.tickit import seed_tickit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-user", default="airflow")
     parser.add_argument("--jars-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed-warehouse", action="store_true", help="(re)create the TICKIT tables in PostgreSQL")
     args = parser.parse_args(argv)
     deadline = time.monotonic() + 120
     while True:
@@ -41,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         "postgres": {"host": args.postgres_host, "port": args.postgres_port, "user": args.postgres_user},
         "seed": seed(args.endpoint_url),
     }
+    if args.seed_warehouse:
+        info["postgres"]["tickit"] = seed_tickit(args.postgres_host, args.postgres_port, args.postgres_user)
+        print(f"warehouse seeded: {info['postgres']['tickit']}")
     env = stack_variables_and_connections(info, args.jars_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))

@@ -33,6 +33,8 @@ from deploy.layout import ROOT, stage_dags_bundle
 from local import postgres
 from local.paths import DEFAULT_STACK_HOME, JARS, REGION
 from local.seed import client, seed
+from local.tickit import SCHEMA as TICKIT_SCHEMA
+from local.tickit import seed_tickit
 
 START_TIMEOUT_S = 60
 
@@ -98,6 +100,7 @@ class Stack:
                 "user": postgres.SUPERUSER,
                 "data_dir": str(self.pg_data),
                 "log": str(pg_log),
+                "tickit": seed_tickit("127.0.0.1", pg_port, postgres.SUPERUSER),
             }
             stage_dags_bundle(self.dags_folder)
             info["dags_folder"] = str(self.dags_folder)
@@ -232,6 +235,7 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
     seed the same names with the same shapes.
     """
     seeded = info["seed"]
+    pg = info["postgres"]
     aws_conn = {
         "conn_type": "aws",
         "login": "testing",
@@ -250,6 +254,28 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "lock_uri": f"s3://{seeded['buckets']['data']}/_locks",
             }
         ),
+        # The Redshift stand-in: PostgreSQL, reached by Spark over JDBC and by the verification
+        # task through the Postgres provider (its statement log holds what ran).
+        "AIRFLOW_CONN_WAREHOUSE_POSTGRES": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": pg.get("host", "127.0.0.1"),
+                "port": pg["port"],
+                "login": pg["user"],
+                "schema": "warehouse",
+            }
+        ),
+        "AIRFLOW_VAR_REDSHIFT_QUARTERLY_SALES": json.dumps(
+            {
+                "backend": "postgres",
+                "jdbc_url": f"jdbc:postgresql://{pg.get('host', '127.0.0.1')}:{pg['port']}/warehouse",
+                "user": pg["user"],
+                "schema": TICKIT_SCHEMA,
+                "postgres_conn_id": "warehouse_postgres",
+                "tempdir": f"s3://{seeded['buckets']['data']}/redshift-temp/",
+                "tempdir_expire_days": 1,
+            }
+        ),  # fmt: skip
         "AWS_DEFAULT_REGION": REGION,
         # Test keys only: nothing can reach a real AWS account by accident.
         "AWS_ACCESS_KEY_ID": "testing",

@@ -14,6 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 JOBS_ARCHIVE = "spark_jobs.zip"
+# Pure-Python libraries the jobs import that Glue 5 / EMR 7 do not ship: they travel inside
+# spark_jobs.zip (taken from the environment that builds the archive), so no job needs
+# --additional-python-modules or network access to PyPI.
+BUNDLED_PACKAGES = ("sqlglot",)
 
 
 class ScriptArgsError(ValueError):
@@ -67,12 +71,29 @@ def emr_spark_submit_parameters(conf: Mapping[str, str], py_files: str | None) -
     return " ".join(parts)
 
 
-def jobs_archive(scripts_dir: Path) -> bytes:
+def jobs_archive(scripts_dir: Path, bundled: Sequence[str] = BUNDLED_PACKAGES) -> bytes:
     """``spark_jobs.zip``: the ``spark_jobs`` package (``common`` helpers) that every script
-    imports, shipped with ``--extra-py-files`` (Glue) / ``--py-files`` (EMR, spark-submit)."""
+    imports, and the ``bundled`` pure-Python packages, shipped with ``--extra-py-files``
+    (Glue) / ``--py-files`` (EMR, spark-submit)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(scripts_dir / "__init__.py", "spark_jobs/__init__.py")
         for path in sorted((scripts_dir / "common").rglob("*.py")):
             zf.write(path, f"spark_jobs/{path.relative_to(scripts_dir).as_posix()}")
+        for package in bundled:
+            root = _package_dir(package)
+            for path in sorted(root.rglob("*.py")):
+                zf.write(path, f"{package}/{path.relative_to(root).as_posix()}")
     return buf.getvalue()
+
+
+def _package_dir(package: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ScriptArgsError(f"{package} is not installed here: it must be, to be bundled into {JOBS_ARCHIVE}")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    if any(root.rglob("*.so")):
+        raise ScriptArgsError(f"{package} has compiled modules: it cannot travel in {JOBS_ARCHIVE}")
+    return root

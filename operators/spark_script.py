@@ -89,7 +89,8 @@ class SparkScriptOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.script = script
-        self.script_args = list(script_args or [])
+        # A list, or an XComArg resolved at run time (a task that computes the arguments).
+        self.script_args = script_args if hasattr(script_args, "resolve") else list(script_args or [])
         self.platform = platform
         self.spark_conf = dict(spark_conf or {})
         self.job_name = job_name

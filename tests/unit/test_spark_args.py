@@ -49,3 +49,20 @@ def test_jobs_archive_holds_the_common_package():
     assert "spark_jobs/common/session.py" in names
     # Entry points are uploaded as scripts, not inside the archive.
     assert "spark_jobs/platform_check.py" not in names
+
+
+def test_jobs_archive_carries_sqlglot_importable_from_the_zip(tmp_path):
+    """Glue / EMR do not ship sqlglot: the archive does, and Python imports it from there."""
+    import subprocess
+    import sys
+
+    archive = tmp_path / "spark_jobs.zip"
+    archive.write_bytes(jobs_archive(SPARK_JOBS_DIR))
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import sqlglot; "
+        "from spark_jobs.common.sales_report import warehouse_sql; "
+        "assert sqlglot.__file__.startswith(sys.argv[1]), sqlglot.__file__; "
+        "print(warehouse_sql('redshift', 2008, 'public'))"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", probe, str(archive)], capture_output=True, text=True, check=True)
+    assert 'FROM "public"."sales" AS "s" JOIN "public"."date"' in out.stdout
