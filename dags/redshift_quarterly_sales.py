@@ -7,6 +7,15 @@ from airflow.sdk import DAG, Param, task
 
 from operators.spark_script import SparkScriptOperator
 
+# EMR Serverless ships the Amazon Redshift integration for Apache Spark; these put it on the
+# classpath there (Glue loads it by itself; locally only the PostgreSQL backend is used).
+EMR_REDSHIFT_JARS = [
+    "/usr/share/aws/redshift/jdbc/RedshiftJDBC.jar",
+    "/usr/share/aws/redshift/spark-redshift/lib/spark-redshift.jar",
+    "/usr/share/aws/redshift/spark-redshift/lib/spark-avro.jar",
+    "/usr/share/aws/redshift/spark-redshift/lib/minimal-json.jar",
+]
+
 DOC = """
 ### Redshift quarterly sales (connector pushdown)
 
@@ -138,5 +147,5 @@ with DAG(
 
     cfg = settings()
     report = SparkScriptOperator(task_id="quarterly_sales", script="redshift_pushdown.py",
-                                 script_args=job_arguments(cfg), number_of_workers=2)  # fmt: skip
+                                 script_args=job_arguments(cfg), number_of_workers=2, emr_jars=EMR_REDSHIFT_JARS)  # fmt: skip
     ensure_tempdir_expiry(cfg) >> report >> verify_pushdown(cfg)

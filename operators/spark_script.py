@@ -64,6 +64,9 @@ class SparkScriptOperator(BaseOperator):
     :param max_run_time: how long to wait for the run before giving up.
     :param waiter_delay: seconds between status checks.
     :param deferrable: wait in the triggerer (frees the worker slot) on Glue / EMR.
+    :param emr_jars: jars of the EMR Serverless image to put on the classpath there (EMR
+        ships connectors such as Redshift's but loads them only when asked; Glue loads its
+        own, and local spark-submit has the fetched jars).
     """
 
     template_fields: Sequence[str] = ("script", "script_args", "platform", "spark_conf", "job_name")
@@ -85,6 +88,7 @@ class SparkScriptOperator(BaseOperator):
         max_run_time: timedelta = DEFAULT_MAX_RUN_TIME,
         waiter_delay: int = 30,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        emr_jars: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +105,7 @@ class SparkScriptOperator(BaseOperator):
         self.max_run_time = max_run_time
         self.waiter_delay = waiter_delay
         self.deferrable = deferrable
+        self.emr_jars = list(emr_jars)
         self._delegate: BaseOperator | None = None
         self._local_run = None
 
@@ -234,6 +239,8 @@ class SparkScriptOperator(BaseOperator):
         if settings.iceberg_catalog:
             # EMR Serverless ships the Iceberg runtime; it is on the classpath only when asked.
             props.setdefault("spark.jars", "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar")
+        if self.emr_jars:
+            props["spark.jars"] = ",".join([*filter(None, props.get("spark.jars", "").split(",")), *self.emr_jars])
         overrides: dict[str, Any] = {}
         if settings.log_uri:
             overrides["monitoringConfiguration"] = {"s3MonitoringConfiguration": {"logUri": settings.log_uri}}

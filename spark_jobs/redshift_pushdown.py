@@ -77,7 +77,7 @@ def read_report(spark, wh: Warehouse, year: int, pushdown: bool):
     if pushdown and wh.backend == "postgres":
         query = warehouse_sql(wh.sql_dialect, year, wh.schema, wh.label)
         log.info("pushdown: the report runs in PostgreSQL as: %s", query)
-        return reader.options(**wh.read_options(query=query)).load()
+        return reader.options(**wh.read_options(query=query, small_result=True)).load()
     if wh.backend == "redshift":
         # The connector pushes the whole plan (join, filter, aggregate, sort) when autopushdown is on.
         frames = [reader.options(**wh.read_options(table=t, pushdown=pushdown)).load() for t in TABLES]

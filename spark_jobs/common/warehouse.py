@@ -82,9 +82,14 @@ class Warehouse:
         return options
 
     def read_options(
-        self, *, query: str | None = None, table: str | None = None, pushdown: bool = True
+        self, *, query: str | None = None, table: str | None = None, pushdown: bool = True, small_result: bool = False
     ) -> dict[str, str]:
-        """Options for ``spark.read.format(self.format)`` of a query or a whole table."""
+        """Options for ``spark.read.format(self.format)`` of a query or a whole table.
+
+        ``small_result``: the answer is a handful of rows (an aggregate), so PostgreSQL is
+        asked for it in one go rather than through a cursor; it only runs a statement with
+        parallel workers when the statement cannot be suspended between fetches.
+        """
         if (query is None) == (table is None):
             raise ValueError("read a query or a table, not both")
         options = self._common()
@@ -94,6 +99,8 @@ class Warehouse:
             options["dbtable"] = self.qualified(table)  # type: ignore[arg-type]
         if self.backend == "redshift":
             options["autopushdown"] = "true" if pushdown else "false"
+        elif small_result:
+            options["fetchsize"] = "0"
         return options
 
     def write_options(self, table: str, mode: str) -> dict[str, str]:

@@ -128,7 +128,8 @@ def test_postgres_options_label_the_connection_and_overwrite_by_truncate():
     wh = Warehouse("postgres", "jdbc:postgresql://127.0.0.1:5432/warehouse", schema="tickit", user="u", label="x" * 80)
     read = wh.read_options(query="SELECT 1")
     assert read["query"] == "SELECT 1" and read["driver"] == "org.postgresql.Driver" and read["user"] == "u"
-    assert len(read["ApplicationName"]) == 63
+    assert len(read["ApplicationName"]) == 63 and read["fetchsize"] == "10000"
+    assert wh.read_options(query="SELECT 1", small_result=True)["fetchsize"] == "0"
     assert wh.write_options("quarterly_sales", "overwrite")["truncate"] == "true"
     assert "truncate" not in wh.write_options("quarterly_sales", "append")
     assert wh.write_options("other.quarterly_sales", "append")["dbtable"] == "other.quarterly_sales"

@@ -54,6 +54,18 @@ def test_emr_delegate_gets_the_same_argv():
     assert emr.cancel_on_kill
 
 
+def test_emr_jars_join_the_iceberg_runtime_on_emr_only():
+    jars = [
+        "/usr/share/aws/redshift/jdbc/RedshiftJDBC.jar",
+        "/usr/share/aws/redshift/spark-redshift/lib/spark-redshift.jar",
+    ]
+    emr = operator(emr_jars=jars)._build_delegate(merge_settings(CONFIG, "emr_serverless", None), ARGS)
+    params = emr.job_driver["sparkSubmit"]["sparkSubmitParameters"]
+    assert "spark.jars=/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar," + ",".join(jars) in params, params
+    glue = operator(emr_jars=jars)._build_delegate(merge_settings(CONFIG, "glue", None), ARGS)
+    assert "redshift" not in glue.create_job_kwargs["DefaultArguments"]["--conf"]
+
+
 @pytest.mark.parametrize("platform", ["glue", "emr_serverless"])
 def test_waits_fit_long_jobs(platform):
     """The provider's EMR Serverless default gives up after 25 x 60 s; ours waits max_run_time."""
