@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from operators.spark_script import SparkScriptOperator
+from operators.spark_script import SparkScriptOperator, platform_param
 
 # EMR Serverless ships the Amazon Redshift integration for Apache Spark; these put it on the
 # classpath there (Glue loads it by itself; locally only the PostgreSQL backend is used).
@@ -74,13 +74,7 @@ with DAG(
             title="Write mode",
             description="overwrite replaces the table's rows; append adds.",
         ),
-        "platform": Param(
-            "default",
-            type="string",
-            enum=["default", "glue", "emr_serverless", "local"],
-            title="Spark platform",
-            description="'default' follows the spark_platform Variable.",
-        ),
+        "platform": platform_param(),
         "pushdown": Param(
             True,
             type="boolean",

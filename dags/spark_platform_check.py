@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
 
-from operators.spark_script import SparkScriptOperator
+from operators.spark_script import SparkScriptOperator, platform_param
 
 DOC = """
 ### Spark platform check
@@ -36,13 +36,7 @@ with DAG(
     tags=["spark", "platform", "setup"],
     default_args={"owner": "data-platform", "retries": 0},
     params={
-        "platform": Param(
-            "default",
-            type="string",
-            enum=["default", "glue", "emr_serverless", "local"],
-            title="Spark platform",
-            description="'default' follows the spark_platform Variable.",
-        ),
+        "platform": platform_param(),
         "output_uri": Param(
             "",
             type="string",

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator, Param, conf
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from operators.spark_args import (
@@ -36,6 +36,17 @@ PLATFORM_CONF = "spark.mwaa_pipelines.platform"
 # EMR Serverless wait gives up (and cancels the job) after 25 x 60 s, far too soon.
 DEFAULT_MAX_RUN_TIME = timedelta(hours=48)
 DELEGATE_XCOM = "spark_platform_delegate"
+
+
+def platform_param() -> Param:
+    """The trigger form's ``platform`` field, which SparkScriptOperator reads (same in every DAG)."""
+    return Param(
+        "default",
+        type="string",
+        enum=["default", "glue", "emr_serverless", "local"],
+        title="Spark platform",
+        description="'default' follows the spark_platform Variable.",
+    )
 
 
 def _call_unguarded(operator: BaseOperator, method: str, *args: Any, **kwargs: Any) -> Any:
