@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare(port: int, repeat: int) -> dict:
-    from local.spark_session import local_session
+    from local.spark_session import local_session, stop_session
     from spark_jobs.common.warehouse import Warehouse
 
     spark = local_session("bench-redshift-pushdown", **{"spark.driver.memory": "2g"})
@@ -97,7 +97,7 @@ def compare(port: int, repeat: int) -> dict:
         reference = measure(spark, wh, pushdown=False, repeat=repeat)
         ours = measure(spark, wh, pushdown=True, repeat=repeat)
     finally:
-        spark.stop()
+        stop_session(spark)
     return {
         "rows_transferred_reference": reference["rows_transferred"],
         "rows_transferred_ours": ours["rows_transferred"],

@@ -21,6 +21,11 @@ so tests can prove no other task rewrote the job between our UpdateJob and Start
 
 Fidelity fix, same module: moto's GetConnection/GetConnections leave out the
 connection's ``ConnectionType`` (AWS returns it); it is added back from what was created.
+
+Redshift Data API: moto records ExecuteStatement calls but leaves every statement STARTED
+forever, so any caller that waits for completion (the provider's RedshiftDataHook) hangs.
+Here a statement is FINISHED once submitted (moto runs nothing, so nothing is pending);
+its results stay moto's fixed rows.
 """
 
 from __future__ import annotations
@@ -138,6 +143,15 @@ def _recording_start_job_run(original: Any) -> Any:
     return start_job_run
 
 
+def _finished_statement(original: Any) -> Any:
+    def execute_statement(self: Any, *args: Any, **kwargs: Any) -> Any:
+        statement = original(self, *args, **kwargs)
+        statement.status = "FINISHED"
+        return statement
+
+    return execute_statement
+
+
 def apply() -> None:
     """Install the extensions into moto's Glue backend and response classes."""
     global _APPLIED
@@ -152,4 +166,9 @@ def apply() -> None:
     GlueResponse.delete_connection = _delete_connection_response  # type: ignore[attr-defined]
     FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
     FakeJob.start_job_run = _recording_start_job_run(FakeJob.start_job_run)  # type: ignore[method-assign]
+    from moto.redshiftdata.models import RedshiftDataAPIServiceBackend
+
+    RedshiftDataAPIServiceBackend.execute_statement = _finished_statement(  # type: ignore[method-assign]
+        RedshiftDataAPIServiceBackend.execute_statement
+    )
     _APPLIED = True

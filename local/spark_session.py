@@ -2,26 +2,29 @@
 
 DAG runs go through ``operators.local_spark`` (spark-submit); this is for code that needs a
 session in-process (a test comparing results, a benchmark timing two approaches).
+
+Each session gets a JVM of its own: jars and environment variables (AWS keys, say) only
+reach a JVM when it starts, so a session left over from other code would carry that
+code's classpath and environment. :func:`stop_session` ends both.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from local.paths import JARS
 
 
-def local_session(app: str, jar_prefixes: tuple[str, ...] = ("postgresql",), cores: int = 2, **conf: str):
-    """A new session (an active one is stopped first: jars only load when the JVM starts)."""
+def local_session(app: str, cores: int = 2, **conf: str):
+    """A new session, in a new JVM, with every fetched jar."""
     from pyspark.sql import SparkSession
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-    jars = sorted(str(j) for j in JARS.glob("*.jar") if j.name.startswith(jar_prefixes))
-    if len(jars) < len(jar_prefixes):
-        raise RuntimeError(f"jars {jar_prefixes} not all in {JARS}: run `make jars`")
+    stop_session()
+    jars = sorted(str(j) for j in JARS.glob("*.jar"))
+    if not jars:
+        raise RuntimeError(f"no jars in {JARS}: run `make jars`")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run the driver's Python
     builder = (
         SparkSession.builder.master(f"local[{cores}]")
@@ -31,5 +34,33 @@ def local_session(app: str, jar_prefixes: tuple[str, ...] = ("postgresql",), cor
         .config("spark.sql.shuffle.partitions", str(cores * 2))
     )
     for key, value in conf.items():
-        builder = builder.config(key.replace("__", "."), value)
+        builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def stop_session(session=None) -> None:
+    """Stop ``session`` (or whichever is active) and the JVM behind it."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    session = session or SparkSession.getActiveSession()
+    if session is not None:
+        session.stop()
+    if SparkContext._active_spark_context is not None:
+        SparkContext._active_spark_context.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    process = getattr(gateway, "proc", None)
+    if process is not None:
+        if process.stdin:
+            process.stdin.close()  # the JVM leaves when its parent closes stdin
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None

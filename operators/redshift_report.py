@@ -179,8 +179,9 @@ def redshift_statements(data_hook, cfg: dict, label: str) -> list[Statement]:
         database=cfg["database"],
         parameters=[{"name": "label", "value": label}],
         wait_for_completion=True,
+        poll_interval=2,
         **target,
-    )
+    ).statement_id
     found, token = [], None
     while True:
         page = data_hook.conn.get_statement_result(Id=statement_id, **({"NextToken": token} if token else {}))

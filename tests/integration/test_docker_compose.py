@@ -121,3 +121,28 @@ def test_compose_seed_writes_the_native_stack_variables(stack, tmp_path):
     assert "jdbc:postgresql://postgres:5432/iceberg_catalog" in exported["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"]
     assert endpoint in exported["AIRFLOW_CONN_AWS_DEFAULT"]
     assert stack.info()["moto"]["endpoint_url"] in native["AIRFLOW_CONN_AWS_DEFAULT"]
+
+
+def test_compose_seed_fills_the_warehouse_like_the_native_stack(stack, tmp_path):
+    """With --seed-warehouse the seed service creates the same TICKIT tables (same seed, same rows)."""
+    import psycopg2
+
+    from local.compose_seed import main
+
+    pg = stack.info()["postgres"]
+    moto, endpoint = start_moto(free_port(), tmp_path / "moto.log")
+    try:
+        code = main(["--endpoint-url", endpoint, "--postgres-host", pg["host"], "--postgres-port", str(pg["port"]),
+                     "--postgres-user", pg["user"], "--jars-dir", "/opt/spark-jars", "--out", str(tmp_path / "env"),
+                     "--seed-warehouse"])  # fmt: skip
+    finally:
+        os.killpg(moto.pid, signal.SIGTERM)
+        moto.wait(timeout=20)
+    assert code == 0
+    with psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["user"], dbname="warehouse") as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), sum(qtysold), min(dateid), max(dateid) FROM tickit.sales")
+            count, total, low, high = cur.fetchone()
+    conn.close()
+    assert count == pg["tickit"]["sales_rows"] and low >= 1 and high <= 4 * 366
+    assert total > count  # qtysold is 1 to 4 per sale

@@ -37,11 +37,11 @@ def query(pg, sql, *params):
 
 @pytest.fixture(scope="module")
 def spark():
-    from local.spark_session import local_session
+    from local.spark_session import local_session, stop_session
 
     session = local_session("test-redshift-pushdown")
     yield session
-    session.stop()
+    stop_session(session)
 
 
 def run_job(stack, spark, year: int, table: str, *extra: str) -> dict:
@@ -133,3 +133,32 @@ def test_dag_verifies_pushdown_and_fails_without_it(stack, airflow_runner, pg):
     assert f'SELECT * FROM "{SCHEMA}"."sales"' in output  # the SQL it saw: the whole table read
     # The job still wrote the right numbers; only the proof of pushdown failed.
     assert query(pg, f"SELECT qtr, total_qtysold FROM {SCHEMA}.{table} ORDER BY qtr") == independent(pg, 2023)
+
+
+def test_redshift_history_is_asked_through_the_data_api_by_label(aws_env):
+    """Against moto's Redshift Data API: the query, its label parameter and the result parsing.
+
+    moto answers every statement with the same fixed rows (no query_text column), so the
+    verification must refuse to call that a proof."""
+    import boto3
+    from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
+
+    from operators.redshift_report import PushdownNotVerified, redshift_statements
+
+    class RecordingHook(RedshiftDataHook):
+        ids: list[str] = []
+
+        def execute_query(self, *args, **kwargs):
+            out = super().execute_query(*args, **kwargs)
+            self.ids.append(out.statement_id)
+            return out
+
+    cfg = {"database": "dev", "cluster_identifier": "analytics", "db_user": "etl_spark"}
+    with pytest.raises(PushdownNotVerified, match="query_text"):
+        redshift_statements(RecordingHook(aws_conn_id=None), cfg, "redshift_quarterly_sales.0123abcd")
+    client = boto3.client("redshift-data", endpoint_url=aws_env, region_name="us-east-1")
+    (statement_id,) = RecordingHook.ids
+    sent = client.describe_statement(Id=statement_id)
+    assert "sys_query_history" in sent["QueryString"] and "query_label" in sent["QueryString"]
+    assert sent["QueryParameters"] == [{"name": "label", "value": "redshift_quarterly_sales.0123abcd"}]
+    assert sent["ClusterIdentifier"] == "analytics" and sent["DbUser"] == "etl_spark"

@@ -75,11 +75,11 @@ def expected_report(sales, dates, year):
 
 @pytest.fixture(scope="module")
 def spark():
-    from local.spark_session import local_session
+    from local.spark_session import local_session, stop_session
 
-    session = local_session("test-sales-report", jar_prefixes=())
+    session = local_session("test-sales-report")
     yield session
-    session.stop()
+    stop_session(session)
 
 
 SALES_DDL = ("salesid INT, listid INT, sellerid INT, buyerid INT, eventid INT, dateid INT, qtysold INT, "
