@@ -35,6 +35,8 @@ WRITE_MODES = ("append", "overwrite", "errorifexists", "ignore")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 LOG_TAIL_BYTES = 32 * 1024 * 1024
 PG_NAME_MAX = 63  # application_name is cut to NAMEDATALEN - 1
+LABEL_MAX = 100  # the Redshift connector's `label` option
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=@/-]")  # as spark_jobs.common.sales_report.clean_label
 
 
 class PushdownNotVerified(RuntimeError):
@@ -49,9 +51,17 @@ class Statement:
 
 
 def query_label(dag_id: str, run_id: str) -> str:
-    """``<dag_id>.<12 hex of the run>``: unique per run, readable, within every length limit."""
-    digest = hashlib.sha1(f"{dag_id}\n{run_id}".encode()).hexdigest()[:12]
-    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', dag_id)[: PG_NAME_MAX - 13]}.{digest}"
+    """``<dag_id>/<run_id>``, so an admin reading the query history knows the DAG run.
+
+    Characters outside ``[A-Za-z0-9_.:+=@/-]`` become ``_``; a label longer than the
+    connector's 100 characters keeps its head and ends with a hash of the whole, so it
+    stays unique per run.
+    """
+    label = _LABEL_UNSAFE.sub("_", f"{dag_id}/{run_id}")
+    if len(label) <= LABEL_MAX:
+        return label
+    digest = hashlib.sha1(label.encode()).hexdigest()[:12]
+    return f"{label[: LABEL_MAX - 13]}.{digest}"
 
 
 def resolve_settings(params: dict, variable: dict | None = None, data_uri: str | None = None) -> dict:
@@ -132,8 +142,9 @@ _STATEMENT = re.compile(r"^(?:statement|execute [^:]*|parse [^:]*|bind [^:]*): (
 def statements_from_log(text: str, label: str) -> list[Statement]:
     """Statements of ``label`` in a PostgreSQL log (``log_statement = all``, prefix ``... app=%a db=%d``).
 
-    A statement belongs to the label when the connection's application_name is the label
-    (cut to 63 characters) or when its text carries the ``label=`` comment.
+    A statement belongs to the label when its text carries the ``label=<label> */`` comment,
+    or when the connection's application_name is the label (only for labels of at most 63
+    characters: PostgreSQL cuts longer names, and a cut name may be shared by two runs).
     """
     entries: list[tuple[str, str]] = []
     for line in text.splitlines():
@@ -142,7 +153,8 @@ def statements_from_log(text: str, label: str) -> list[Statement]:
             entries.append((match["app"], match["msg"]) if match["level"] == "LOG" else ("", ""))
         elif entries and entries[-1][1]:  # a continuation line of a multi-line statement
             entries[-1] = (entries[-1][0], entries[-1][1] + "\n" + line.lstrip("\t"))
-    app_name, marker = label[:PG_NAME_MAX], f"label={label}"
+    app_name = label if len(label) <= PG_NAME_MAX else None
+    marker = f"label={label} */"
     found = []
     for app, msg in entries:
         statement = _STATEMENT.match(msg)

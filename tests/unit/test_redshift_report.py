@@ -9,7 +9,7 @@ import pytest
 from deploy.layout import ROOT
 from operators import redshift_report as rr
 from spark_jobs.common import warehouse
-from spark_jobs.common.sales_report import warehouse_sql
+from spark_jobs.common.sales_report import clean_label, warehouse_sql
 
 VARIABLE = {"backend": "postgres", "jdbc_url": "jdbc:postgresql://127.0.0.1:5432/warehouse", "user": "u",
             "schema": "tickit", "tempdir": "s3://data/redshift-temp"}  # fmt: skip
@@ -20,13 +20,15 @@ def test_lists_shared_with_the_job_stay_equal():
     assert set(rr.WRITE_MODES) == set(warehouse.WRITE_MODES)
 
 
-def test_labels_are_unique_per_run_and_fit_every_limit():
-    a = rr.query_label("redshift_quarterly_sales", "manual__2026-11-23T12:01:03.434489+00:00")
-    b = rr.query_label("redshift_quarterly_sales", "manual__2026-11-23T12:01:03.434490+00:00")
-    assert a != b and a == rr.query_label("redshift_quarterly_sales", "manual__2026-11-23T12:01:03.434489+00:00")
-    long = rr.query_label("d" * 300, "r")
-    assert len(long) <= rr.PG_NAME_MAX and len(a) <= rr.PG_NAME_MAX
-    assert a.startswith("redshift_quarterly_sales.")
+def test_labels_name_the_run_and_fit_the_connector():
+    run = "manual__2026-11-23T12:01:03.434489+00:00"
+    a = rr.query_label("redshift_quarterly_sales", run)
+    assert a == f"redshift_quarterly_sales/{run}"
+    assert a != rr.query_label("redshift_quarterly_sales", run.replace("489", "490"))
+    long_a, long_b = rr.query_label("d" * 300, "r1"), rr.query_label("d" * 300, "r2")
+    assert len(long_a) == rr.LABEL_MAX and long_a != long_b
+    assert rr.query_label("dag", "run with spaces; */") == "dag/run_with_spaces___/"
+    assert clean_label(a) == a  # the job keeps it as it is
 
 
 def test_settings_take_the_form_over_the_variable_and_check_it():
@@ -122,6 +124,14 @@ def test_statements_are_read_from_the_postgres_log_by_label():
     assert "GROUP BY" in found[0].sql  # the continuation line belongs to the statement
     assert rr.judge_pushdown(found, "dag.abc").startswith("pushdown verified")
     assert rr.statements_from_log(LOG, "dag.other")[0].sql == "SELECT 3"
+    assert rr.statements_from_log(LOG, "dag.ab") == []  # a label that is a prefix of another is not it
+
+
+def test_long_labels_are_matched_by_their_comment_only():
+    label = "x" * 70
+    log = (f"2026-11-23 12:00:00.000 UTC [1] app={label[:63]} db=w LOG:  statement: INSERT INTO t VALUES (1)\n"
+           f"2026-11-23 12:00:00.000 UTC [1] app={label[:63]} db=w LOG:  statement: /* mwaa-pipelines label={label} */ SELECT 1\n")  # fmt: skip
+    assert [s.sql for s in rr.statements_from_log(log, label)] == [f"/* mwaa-pipelines label={label} */ SELECT 1"]
 
 
 def test_sys_query_history_rows_are_read_by_column_name():
