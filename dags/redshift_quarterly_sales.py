@@ -35,7 +35,7 @@ connector never deletes its files), leaving the bucket's other rules alone.
 Settings come from the `redshift_quarterly_sales` Variable (JSON: `backend`, `jdbc_url`,
 `schema`, `tempdir`, `tempdir_expire_days`, `aws_iam_role`, and for verification
 `cluster_identifier` or `workgroup_name`, `database`, `db_user`; locally `postgres_conn_id`).
-The job's least-privilege IAM policy is `deploy/iam/redshift_quarterly_sales_job.json`.
+The job role's least-privilege IAM policies: `deploy/iam/redshift_quarterly_sales_job_{provisioned,serverless}.json`.
 
 **Params**: `year`, `target_table`, `write_mode`, `platform`, `pushdown` (off: read both
 tables whole into Spark; verification then fails, by design).
