@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench import write_results  # noqa: E402
 from local import postgres  # noqa: E402
 from local.stack import free_port  # noqa: E402
-from local.tickit import SCHEMA, TickitData, seed_tickit  # noqa: E402
+from local.tickit import DATABASE, SCHEMA, TickitData, seed_tickit  # noqa: E402
 
 YEAR = 2024
 
@@ -92,7 +92,7 @@ def compare(port: int, repeat: int) -> dict:
     spark = local_session("bench-redshift-pushdown", **{"spark.driver.memory": "2g"})
     spark.sparkContext.setLogLevel("ERROR")
     try:
-        wh = Warehouse("postgres", postgres.jdbc_url(port, "warehouse").split("?")[0], schema=SCHEMA,
+        wh = Warehouse("postgres", postgres.jdbc_url(port, DATABASE), schema=SCHEMA,
                        user=postgres.SUPERUSER, label="bench-redshift-pushdown")  # fmt: skip
         reference = measure(spark, wh, pushdown=False, repeat=repeat)
         ours = measure(spark, wh, pushdown=True, repeat=repeat)

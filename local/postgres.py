@@ -143,5 +143,6 @@ def stop(data_dir: Path) -> None:
     _run([str(bin_dir() / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"])
 
 
-def jdbc_url(port: int, db: str) -> str:
-    return f"jdbc:postgresql://127.0.0.1:{port}/{db}?user={SUPERUSER}"
+def jdbc_url(port: int, db: str, host: str = "127.0.0.1") -> str:
+    """The database's JDBC URL; the user travels apart (Spark's ``user`` option, jdbc.user)."""
+    return f"jdbc:postgresql://{host}:{port}/{db}"

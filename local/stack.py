@@ -33,6 +33,7 @@ from deploy.layout import ROOT, stage_dags_bundle
 from local import postgres
 from local.paths import DEFAULT_STACK_HOME, JARS, REGION
 from local.seed import client, seed
+from local.tickit import DATABASE as TICKIT_DATABASE
 from local.tickit import SCHEMA as TICKIT_SCHEMA
 from local.tickit import seed_tickit
 
@@ -205,7 +206,7 @@ def spark_platform_config(info: dict, jars_dir: Path = JARS) -> dict:
         "log_uri": f"s3://{buckets['artifacts']}/logs/",
         "iceberg_catalog": {
             "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
-            "uri": f"jdbc:postgresql://{pg.get('host', '127.0.0.1')}:{pg['port']}/iceberg_catalog",
+            "uri": postgres.jdbc_url(pg["port"], "iceberg_catalog", pg.get("host", "127.0.0.1")),
             "jdbc.user": pg["user"],
             "warehouse": f"s3://{buckets['lake']}/warehouse",
             "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
@@ -262,13 +263,13 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "host": pg.get("host", "127.0.0.1"),
                 "port": pg["port"],
                 "login": pg["user"],
-                "schema": "warehouse",
+                "schema": TICKIT_DATABASE,
             }
         ),
         "AIRFLOW_VAR_REDSHIFT_QUARTERLY_SALES": json.dumps(
             {
                 "backend": "postgres",
-                "jdbc_url": f"jdbc:postgresql://{pg.get('host', '127.0.0.1')}:{pg['port']}/warehouse",
+                "jdbc_url": postgres.jdbc_url(pg["port"], TICKIT_DATABASE, pg.get("host", "127.0.0.1")),
                 "user": pg["user"],
                 "schema": TICKIT_SCHEMA,
                 "postgres_conn_id": "warehouse_postgres",
