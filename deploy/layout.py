@@ -7,8 +7,10 @@ extensions. The local stack and docker-compose reproduce this same layout, so an
 
     dags/<pipeline>.py            the DAG files
     dags/operators/               this repository's operators/ package
+    dags/spark_jobs/              the Spark jobs' package (operators share its pure settings
+                                  code, e.g. the Iceberg policy checks)
     dags/constraints.txt          MWAA's constraints, referenced by requirements.txt
-    dags/.airflowignore           operators/ and constraints.txt
+    dags/.airflowignore           operators/, spark_jobs/ and constraints.txt
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ OPERATORS_DIR = ROOT / "operators"
 PLUGINS_DIR = ROOT / "plugins"
 SPARK_JOBS_DIR = ROOT / "spark_jobs"
 CONSTRAINTS_NAME = "constraints.txt"
+# Packages that travel inside dags/ so DAG tasks can import them.
+PACKAGES_UNDER_DAGS = ("operators", "spark_jobs")
 MWAA_DAGS_PATH = "/usr/local/airflow/dags"
 
 
@@ -36,16 +40,17 @@ def dags_bundle(root: Path = ROOT) -> dict[str, Path]:
     for path in sorted((root / "dags").rglob("*")):
         if path.is_file() and not _skip(path):
             entries[path.relative_to(root / "dags").as_posix()] = path
-    for path in sorted((root / "operators").rglob("*")):
-        if path.is_file() and not _skip(path):
-            entries[f"operators/{path.relative_to(root / 'operators').as_posix()}"] = path
+    for package in PACKAGES_UNDER_DAGS:
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and not _skip(path):
+                entries[f"{package}/{path.relative_to(root / package).as_posix()}"] = path
     return entries
 
 
 def stage_dags_bundle(dest: Path, root: Path = ROOT) -> Path:
     """Reproduce MWAA's dags/ folder at ``dest`` with symlinks (edits show up live)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("operators",):
+    for name in PACKAGES_UNDER_DAGS:
         link = dest / name
         if link.is_symlink() or link.exists():
             link.unlink()

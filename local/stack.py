@@ -229,6 +229,9 @@ def airflow_env(info: dict, airflow_home: Path, dags_folder: Path) -> dict[str, 
     }
 
 
+ICEBERG_DEMO_TABLE = "demo.fragmented_events"
+
+
 def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
     """The Airflow connection and Variables that point the pipelines at a stack.
 
@@ -275,6 +278,23 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "postgres_conn_id": "warehouse_postgres",
                 "tempdir": f"s3://{seeded['buckets']['data']}/redshift-temp/",
                 "tempdir_expire_days": 1,
+            }
+        ),  # fmt: skip
+        # The demo table is built by local/iceberg_tables.py (make demo); expiring at age 0
+        # shows removed files being tagged within one run.
+        "AIRFLOW_VAR_ICEBERG_MAINTENANCE": json.dumps(
+            {
+                "tables": [ICEBERG_DEMO_TABLE],
+                "catalog": "lake",
+                "policy": {"snapshot_max_age_days": 0, "retain_last": 1},
+                "storage": {"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}},
+                "lifecycle": {
+                    "bucket": seeded["buckets"]["lake"],
+                    "prefix": "warehouse/",
+                    "transition_days": 30,
+                    "expire_days": 180,
+                },
+                "report_uri": f"s3://{seeded['buckets']['data']}/iceberg-maintenance",
             }
         ),  # fmt: skip
         "AWS_DEFAULT_REGION": REGION,

@@ -31,6 +31,43 @@ def expiry_rule(prefix: str, days: int, rule_id: str | None = None) -> dict:
     }
 
 
+def tiering_rule(
+    tags: dict[str, str],
+    transition_days: int,
+    expire_days: int,
+    *,
+    prefix: str = "",
+    storage_class: str = "GLACIER_IR",
+    rule_id: str | None = None,
+) -> dict:
+    """Move objects carrying all of ``tags`` to ``storage_class`` after N days, expire them after M.
+
+    Iceberg's S3FileIO marks the files it would have deleted with its delete tags, so this
+    rule is what finally removes them, cheaply stored in between.
+    """
+    if not tags:
+        raise ValueError("a tiering rule needs at least one tag to select the objects")
+    if transition_days < 0 or expire_days < 1:
+        raise ValueError(f"transition after {transition_days} day(s), expire after {expire_days}: need N >= 0, M >= 1")
+    if expire_days <= transition_days:
+        raise ValueError(f"expire_days ({expire_days}) must be later than transition_days ({transition_days})")
+    tag_set = [{"Key": k, "Value": str(v)} for k, v in sorted(tags.items())]
+    if len(tag_set) == 1 and not prefix:
+        rule_filter = {"Tag": tag_set[0]}
+    else:
+        rule_filter = {"And": {"Prefix": prefix, "Tags": tag_set}}
+    if rule_id is None:
+        digest = hashlib.sha1(repr((prefix, tag_set)).encode()).hexdigest()[:8]
+        rule_id = f"tier-deleted-{digest}"
+    return {
+        "ID": rule_id,
+        "Filter": rule_filter,
+        "Status": "Enabled",
+        "Transitions": [{"Days": int(transition_days), "StorageClass": storage_class}],
+        "Expiration": {"Days": int(expire_days)},
+    }
+
+
 def current_rules(s3, bucket: str) -> list[dict]:
     try:
         return s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])

@@ -1,0 +1,222 @@
+"""Blanket Iceberg maintenance against ours, on the same fragmented table, on the local stack.
+
+    .venv/bin/python bench/iceberg_maintenance.py [--quick] [--out FILE]
+
+Starts a private local stack (moto S3 with real tag calls, the JDBC catalog on PostgreSQL;
+stopped at the end) and builds two identical tables: some partitions written as many tiny
+files, the others (most of the bytes) as one file near the target size each. Then, one
+table each:
+
+* blanket: ``rewrite_data_files`` with ``rewrite-all`` over the whole table, then
+  ``expire_snapshots`` (what a calendar-driven job does);
+* ours: ``spark_jobs/iceberg_maintenance.py`` (measure, plan, partition-aware compaction,
+  expire, orphan scan, and its own verification, all inside the timed run).
+
+For each: files before/after, bytes rewritten, maintenance time, a full aggregate query's
+time before and after, small files and unhealthy partitions after (by the policy's own
+rule), and, read back from S3 for both the same way: write-tag coverage of the files the
+run added, delete-tag coverage of the files it removed, and removed files that no longer
+exist (hard deletes). ``rows_equal``/``checksum_equal`` compare each table's content before
+and after and the two tables with each other. Figures go to bench/results/iceberg_maintenance.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import write_results  # noqa: E402
+from local.iceberg_tables import FragmentedTable, build_fragmented_table, lake_session  # noqa: E402
+from local.stack import running_stack  # noqa: E402
+from spark_jobs.common.iceberg_plan import compaction_reason  # noqa: E402
+from spark_jobs.common.iceberg_policy import policy_from, storage_from  # noqa: E402
+
+STORAGE = storage_from({"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}})
+SCAN = "SELECT p, count(*) AS n, sum(amount) AS total, max(length(note)) AS longest FROM {table} GROUP BY p ORDER BY p"
+
+
+def shape_for(quick: bool) -> FragmentedTable:
+    if quick:
+        return FragmentedTable(small_partitions=6, files_per_small_partition=40, rows_per_small_partition=4_000,
+                               healthy_partitions=6, rows_per_healthy_partition=60_000)  # fmt: skip
+    return FragmentedTable(small_partitions=12, files_per_small_partition=150, rows_per_small_partition=30_000,
+                           healthy_partitions=12, rows_per_healthy_partition=400_000)  # fmt: skip
+
+
+def timed_scan(spark, table: str, repeat: int) -> tuple[float, list]:
+    times, result = [], None
+    for attempt in range(repeat + 1):  # one warm-up
+        started = time.perf_counter()
+        result = [tuple(r) for r in spark.sql(SCAN.format(table=table)).collect()]
+        if attempt:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def health(spark, ref, policy) -> dict:
+    from spark_jobs.common.iceberg_table import IcebergRuntime, measure
+
+    state = measure(spark, ref, IcebergRuntime(spark).table_info(ref), policy.small_file_bytes)
+    return {"files": state.data_files, "bytes": state.data_bytes, "small_files": state.small_files,
+            "unhealthy_partitions": sum(1 for p in state.partitions if compaction_reason(p, policy))}  # fmt: skip
+
+
+def tag_figures(spark, ref, added_by: list[int], reachable_before) -> dict:
+    """Coverage of write tags on added files and delete tags on removed files, read from S3."""
+    from spark_jobs.common.iceberg_table import files_added_by, reachable_files
+    from spark_jobs.common.iceberg_tags import check_tags
+    from spark_jobs.iceberg_maintenance import catalog_s3_client
+
+    s3 = catalog_s3_client(spark, ref.catalog)
+    added = [r.path for r in files_added_by(spark, ref, added_by).collect()]
+    removed = [r.path for r in reachable_before.subtract(reachable_files(spark, ref)).collect()]
+    written = check_tags(s3, "written", added, STORAGE.write_tags)
+    deleted = check_tags(s3, "removed", removed, STORAGE.delete_tags)
+    return {"write_tag_coverage": round(written.coverage, 4), "delete_tag_coverage": round(deleted.coverage, 4),
+            "files_written": written.checked, "files_removed": deleted.checked,
+            "hard_deleted_files": len(deleted.hard_deleted) + len(written.hard_deleted)}  # fmt: skip
+
+
+def run_blanket(spark, ref, policy) -> tuple[float, int, list[int]]:
+    from spark_jobs.common.iceberg_table import snapshot_lineage, sql_string
+
+    known = {s["snapshot_id"] for s in snapshot_lineage(spark, ref)}
+    started = time.perf_counter()
+    result = spark.sql(
+        f"CALL lake.system.rewrite_data_files(table => {sql_string(ref.name)}, options => map("
+        f"'rewrite-all', 'true', 'target-file-size-bytes', '{policy.target_file_size_bytes}'))"
+    ).first()
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    spark.sql(f"CALL lake.system.expire_snapshots(table => {sql_string(ref.name)}, older_than => TIMESTAMP '{now}', retain_last => 1)")  # fmt: skip
+    seconds = time.perf_counter() - started
+    added = [s["snapshot_id"] for s in snapshot_lineage(spark, ref) if s["snapshot_id"] not in known]
+    return seconds, int(result.rewritten_bytes_count), added
+
+
+def run_ours(spark, ref, policy_dict: dict) -> tuple[float, dict]:
+    from spark_jobs import iceberg_maintenance as job
+
+    argv = ["--table", ref.full, "--policy", json.dumps(policy_dict), "--storage",
+            json.dumps({"write_tags": STORAGE.write_tags, "delete_tags": STORAGE.delete_tags}), "--verify-sample", "0"]  # fmt: skip
+    started = time.perf_counter()
+    report = job.run(job.parse_job_args(job.build_parser(), argv), spark)
+    return time.perf_counter() - started, report
+
+
+def compare(spark, shape: FragmentedTable, repeat: int) -> dict:
+    from spark_jobs.common.iceberg_table import TableRef, content_checksum, reachable_files, snapshot_lineage
+
+    refs = {name: TableRef("lake", f"bench.{name}") for name in ("blanket", "ours")}
+    started = time.perf_counter()
+    for ref in refs.values():
+        build_fragmented_table(spark, ref.full, shape)
+    build_s = time.perf_counter() - started
+    # Target: just above the healthy files' size, so they count as healthy (Iceberg's own
+    # rule: within 75%..180% of the target) and only the tiny files need compaction.
+    healthy = [r.size for r in spark.sql(f"SELECT file_size_in_bytes AS size FROM {refs['ours'].full}.data_files "
+                                         f"WHERE partition.p >= {shape.small_partitions}").collect()]  # fmt: skip
+    target = max(1024 * 1024, int(max(healthy) * 1.05))
+    policy_dict = {"target_file_size_bytes": target, "snapshot_max_age_days": 0, "retain_last": 1}
+    policy = policy_from(policy_dict)
+    figures: dict = {"target_file_size_bytes": target, "build_s": round(build_s, 1)}
+    results = {}
+    for name, ref in refs.items():
+        before = health(spark, ref, policy)
+        checksum_before = content_checksum(spark, ref)
+        scan_before, rows_before = timed_scan(spark, ref.full, repeat)
+        reachable = reachable_files(spark, ref).localCheckpoint(eager=True)
+        if name == "blanket":
+            seconds, rewritten, added = run_blanket(spark, ref, policy)
+        else:
+            known = {s["snapshot_id"] for s in snapshot_lineage(spark, ref)}
+            seconds, report = run_ours(spark, ref, policy_dict)
+            if not report["ok"]:
+                raise RuntimeError(report["error"])
+            rewritten = report["tables"][0]["bytes_rewritten"]
+            added = [s["snapshot_id"] for s in snapshot_lineage(spark, ref)
+                     if s["snapshot_id"] not in known and s["operation"] == "replace"]  # fmt: skip
+        after = health(spark, ref, policy)
+        scan_after, rows_after = timed_scan(spark, ref.full, repeat)
+        checksum_after = content_checksum(spark, ref)
+        results[name] = {
+            "files_before": before["files"],
+            "files_after": after["files"],
+            "small_files_after": after["small_files"],
+            "unhealthy_partitions_before": before["unhealthy_partitions"],
+            "unhealthy_partitions_after": after["unhealthy_partitions"],
+            "bytes_before": before["bytes"],
+            "bytes_rewritten": rewritten,
+            "maintenance_s": round(seconds, 3),
+            "scan_s_before": round(scan_before, 3),
+            "scan_s_after": round(scan_after, 3),
+            "scan_speedup": round(scan_before / scan_after, 2),
+            "rows_equal": rows_before == rows_after,
+            "checksum_equal": checksum_before == checksum_after,
+            **tag_figures(spark, ref, added, reachable),
+            "_checksum": checksum_after,
+        }
+        print(f"{name}: {json.dumps({k: v for k, v in results[name].items() if not k.startswith('_')})}", flush=True)
+    same_content = results["blanket"].pop("_checksum") == results["ours"].pop("_checksum")
+    b, o = results["blanket"], results["ours"]
+    figures.update(
+        blanket=b,
+        ours=o,
+        rows_equal=b["rows_equal"] and o["rows_equal"] and same_content,
+        checksum_equal=b["checksum_equal"] and o["checksum_equal"] and same_content,
+        write_tag_coverage=min(b["write_tag_coverage"], o["write_tag_coverage"]),
+        delete_tag_coverage=min(b["delete_tag_coverage"], o["delete_tag_coverage"]),
+        hard_deleted_files=b["hard_deleted_files"] + o["hard_deleted_files"],
+        bytes_rewritten_ratio=round(o["bytes_rewritten"] / b["bytes_rewritten"], 4) if b["bytes_rewritten"] else None,
+        same_health=o["unhealthy_partitions_after"] <= b["unhealthy_partitions_after"]
+        and o["small_files_after"] <= b["small_files_after"],
+    )
+    figures["targets_met"] = bool(
+        figures["same_health"]
+        and figures["bytes_rewritten_ratio"] is not None
+        and figures["bytes_rewritten_ratio"] <= 0.5
+        and o["scan_speedup"] >= 3
+        and figures["write_tag_coverage"] == 1.0
+        and figures["delete_tag_coverage"] == 1.0
+        and figures["hard_deleted_files"] == 0
+    )
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small table, one timed scan each (under 60 s)")
+    parser.add_argument("--repeat", type=int, help="timed scans per measurement (default 3; --quick: 1)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "iceberg_maintenance.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    shape = shape_for(args.quick)
+    repeat = args.repeat or (1 if args.quick else 3)
+    from local.spark_session import stop_session
+
+    started = time.perf_counter()
+    with running_stack(Path(tempfile.mkdtemp(prefix="bench-iceberg-")), discard=True) as stack:
+        spark = lake_session(stack.info(), "bench-iceberg-maintenance", STORAGE)
+        spark.sparkContext.setLogLevel("ERROR")
+        try:
+            figures = compare(spark, shape, repeat)
+        finally:
+            stop_session(spark)
+    figures.update(shape=shape.__dict__, repeat=repeat, quick=args.quick, cpu_count=os.cpu_count(),
+                   total_s=round(time.perf_counter() - started, 1))  # fmt: skip
+    write_results(args.out, figures)
+    return 0 if figures["rows_equal"] and figures["checksum_equal"] and figures["hard_deleted_files"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
