@@ -251,3 +251,16 @@ def test_archive_registers_an_expired_snapshot_as_a_queryable_table(spark):
     assert props["read-only"] == "true" and props["archive.snapshot-id"] == str(first)
     with pytest.raises(ValueError, match="not the current snapshot of any metadata file"):
         run_job(spark, table, "--archive-snapshot", "12345", "--archive-table", archive + "_x", "--dry-run")
+
+
+def test_every_iceberg_table_of_a_glue_database_is_found(stack):
+    from operators.iceberg_settings import iceberg_tables_of
+
+    glue = stack.boto3_client("glue")
+    database = f"maint_{uuid.uuid4().hex[:6]}"
+    glue.create_database(DatabaseInput={"Name": database})
+    for i in range(120):  # more than one GetTables page
+        kind = "ICEBERG" if i % 3 else "hive"
+        glue.create_table(DatabaseName=database, TableInput={"Name": f"t{i:03d}", "Parameters": {"table_type": kind}})
+    found = iceberg_tables_of(glue, database)
+    assert found == [f"{database}.t{i:03d}" for i in range(120) if i % 3]
