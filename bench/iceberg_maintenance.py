@@ -197,7 +197,9 @@ def compare(spark, shape: FragmentedTable, repeat: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small table, one timed scan each (under 60 s)")
-    parser.add_argument("--repeat", type=int, help="timed scans per measurement, after one JVM warm-up (default 3; --quick: 1)")
+    parser.add_argument(
+        "--repeat", type=int, help="timed scans per measurement, after one JVM warm-up (default 3; --quick: 1)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "iceberg_maintenance.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

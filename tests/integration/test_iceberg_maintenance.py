@@ -264,3 +264,24 @@ def test_every_iceberg_table_of_a_glue_database_is_found(stack):
         glue.create_table(DatabaseName=database, TableInput={"Name": f"t{i:03d}", "Parameters": {"table_type": kind}})
     found = iceberg_tables_of(glue, database)
     assert found == [f"{database}.t{i:03d}" for i in range(120) if i % 3]
+
+
+def test_tiering_rule_on_the_delete_tag_keeps_the_buckets_other_rules(s3):
+    from operators.s3_lifecycle import current_rules, ensure_rule, expiry_rule, tiering_rule
+
+    bucket = f"tiering-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    other = expiry_rule("tmp/", 2, rule_id="someone-elses")
+    assert ensure_rule(s3, bucket, other) == "created"
+    rule = tiering_rule(STORAGE.delete_tags, 30, 180, prefix="warehouse/")
+    assert ensure_rule(s3, bucket, rule) == "created"
+    assert ensure_rule(s3, bucket, rule) == "unchanged"
+    changed = tiering_rule(STORAGE.delete_tags, 7, 90, prefix="warehouse/")
+    assert changed["ID"] == rule["ID"] and ensure_rule(s3, bucket, changed) == "updated"
+    rules = {r["ID"]: r for r in current_rules(s3, bucket)}
+    assert set(rules) == {"someone-elses", rule["ID"]}
+    tiered = rules[rule["ID"]]
+    assert tiered["Transitions"] == [{"Days": 7, "StorageClass": "GLACIER_IR"}] and tiered["Expiration"] == {"Days": 90}
+    assert tiered["Filter"]["And"]["Tags"] == [{"Key": "lifecycle", "Value": "deleted"}]
+    with pytest.raises(ValueError, match="later than"):
+        tiering_rule(STORAGE.delete_tags, 30, 30)
