@@ -177,13 +177,14 @@ class TableMaintenance:
         if dry_run:
             return self._finish(started)
         known = {s["snapshot_id"] for s in snapshot_lineage(self.spark, self.ref)}
-        results = self._rewrite(plan, info, before)
+        results = self._rewrite(plan, info)
         new = [s for s in snapshot_lineage(self.spark, self.ref) if s["snapshot_id"] not in known]
         ours = [s["snapshot_id"] for s in new if s["operation"] == "replace"]
         self._verify_content(new)
         self._verify_written(ours)
-        results.update(self._cleanup(plan))
-        after = measure(self.spark, self.ref, self.runtime.table_info(self.ref), self.policy.small_file_bytes)
+        results.update(self._cleanup(plan, info))
+        # Maintenance changes neither the partition spec nor the sort order: the table's info still holds.
+        after = measure(self.spark, self.ref, info, self.policy.small_file_bytes)
         self.report.update(after=health(after), results=results, bytes_rewritten=_bytes_rewritten(results),
                            commits=len(ours))  # fmt: skip
         return self._finish(started)
@@ -193,7 +194,7 @@ class TableMaintenance:
         self.report["problems"] = list(self.problems)
         return self.report
 
-    def _rewrite(self, plan: MaintenancePlan, info, before: TableState) -> dict:
+    def _rewrite(self, plan: MaintenancePlan, info) -> dict:
         results: dict = {}
         for action in (a for a in plan.actions if a.kind in REWRITES):
             rows = run_action(self.spark, self.runtime, self.ref, info, action)
@@ -207,7 +208,7 @@ class TableMaintenance:
         """Groups that lost a commit race (a concurrent delete, say) are planned again, once."""
         log.warning("%s: %d data file(s) could not be committed (a concurrent write changed them); "
                     "re-measuring and compacting what is still unhealthy", self.ref.full, first["failed_data_files_count"])  # fmt: skip
-        state = measure(self.spark, self.ref, self.runtime.table_info(self.ref), self.policy.small_file_bytes)
+        state = measure(self.spark, self.ref, info, self.policy.small_file_bytes)
         action = plan_table_maintenance(state, self.policy, self.now).action("rewrite_data_files")
         if action is None:
             return {"skipped": "nothing left to compact"}
@@ -231,7 +232,7 @@ class TableMaintenance:
         check = check_tags(self._s3(), "written", paths, self.storage.write_tags, total)
         self._tag_result("write_tags", check)
 
-    def _cleanup(self, plan: MaintenancePlan) -> dict:
+    def _cleanup(self, plan: MaintenancePlan, info) -> dict:
         results: dict = {}
         actions = [a for a in plan.actions if a.kind in CLEANUPS]
         if not actions:
@@ -239,7 +240,7 @@ class TableMaintenance:
         reachable = reachable_files(self.spark, self.ref).localCheckpoint(eager=True)
         orphans: list[str] = []
         for action in actions:
-            rows = run_action(self.spark, self.runtime, self.ref, self.runtime.table_info(self.ref), action)
+            rows = run_action(self.spark, self.runtime, self.ref, info, action)
             if action.kind == "remove_orphan_files":
                 orphans = [r["orphan_file_location"] for r in rows]
                 results[action.kind] = {"orphan_files": len(orphans)}
