@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def shape_for(quick: bool) -> FragmentedTable:
 
 
 def timed_scan(spark, table: str, repeat: int) -> tuple[float, list]:
-    """Median of ``repeat`` runs of the aggregate query (the JVM is warmed once, in compare())."""
+    """Median of ``repeat`` runs of the aggregate query (the checksum pass in compare() warms the JVM first)."""
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()
@@ -114,14 +115,35 @@ def run_ours(spark, ref, policy_dict: dict) -> tuple[float, dict]:
     return time.perf_counter() - started, report
 
 
-def compare(spark, shape: FragmentedTable, repeat: int) -> dict:
-    from spark_jobs.common.iceberg_table import TableRef, content_checksum, reachable_files, snapshot_lineage
+class Phases:
+    """Wall time of each step of the run, kept in the results so a slow step shows."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._mark, 1)
+        self._mark = now
+        print(f"{name}: {self.seconds[name]} s", flush=True)
+
+
+def build_tables(spark, names: list[str], shape: FragmentedTable) -> None:
+    """Build the tables concurrently: their writes wait on the S3 endpoint more than on the CPU."""
+    for namespace in {name.rsplit(".", 1)[0] for name in names}:
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {namespace}")  # once: concurrent creates race in the catalog
+    with ThreadPoolExecutor(len(names)) as pool:
+        for future in [pool.submit(build_fragmented_table, spark, name, shape) for name in names]:
+            future.result()
+
+
+def compare(spark, shape: FragmentedTable, repeat: int, phases: Phases) -> dict:
+    from spark_jobs.common.iceberg_table import TableRef, content_checksums, reachable_files, snapshot_lineage
 
     refs = {name: TableRef("lake", f"bench.{name}") for name in ("blanket", "ours")}
-    started = time.perf_counter()
-    for ref in refs.values():
-        build_fragmented_table(spark, ref.full, shape)
-    build_s = time.perf_counter() - started
+    build_tables(spark, [ref.full for ref in refs.values()], shape)
+    phases.done("build")
     # Target: just above the healthy files' size, so they count as healthy (Iceberg's own
     # rule: within 75%..180% of the target) and only the tiny files need compaction.
     healthy = [r.size for r in spark.sql(f"SELECT file_size_in_bytes AS size FROM {refs['ours'].full}.data_files "
@@ -129,14 +151,16 @@ def compare(spark, shape: FragmentedTable, repeat: int) -> dict:
     target = max(1024 * 1024, int(max(healthy) * 1.05))
     policy_dict = {"target_file_size_bytes": target, "snapshot_max_age_days": 0, "retain_last": 1}
     policy = policy_from(policy_dict)
-    figures: dict = {"target_file_size_bytes": target, "build_s": round(build_s, 1)}
-    spark.sql(SCAN.format(table=refs["blanket"].full)).collect()  # warm the JVM's scan path once
+    figures: dict = {"target_file_size_bytes": target}
+    # Also warms the JVM's scan path before the first timed scan.
+    checksums_before = dict(zip(refs, content_checksums(spark, [(ref, None) for ref in refs.values()]), strict=True))
+    phases.done("checksums_before")
     results = {}
     for name, ref in refs.items():
         before = health(spark, ref, policy)
-        checksum_before = content_checksum(spark, ref)
         scan_before, rows_before = timed_scan(spark, ref.full, repeat)
         reachable = reachable_files(spark, ref).localCheckpoint(eager=True)
+        phases.done(f"{name}_before")
         if name == "blanket":
             seconds, rewritten, added = run_blanket(spark, ref, policy)
         else:
@@ -147,9 +171,10 @@ def compare(spark, shape: FragmentedTable, repeat: int) -> dict:
             rewritten = report["tables"][0]["bytes_rewritten"]
             added = [s["snapshot_id"] for s in snapshot_lineage(spark, ref)
                      if s["snapshot_id"] not in known and s["operation"] == "replace"]  # fmt: skip
+        phases.done(f"{name}_maintenance")
         after = health(spark, ref, policy)
         scan_after, rows_after = timed_scan(spark, ref.full, repeat)
-        checksum_after = content_checksum(spark, ref)
+        (checksum_after,) = content_checksums(spark, [(ref, None)])
         results[name] = {
             "files_before": before["files"],
             "files_after": after["files"],
@@ -163,10 +188,11 @@ def compare(spark, shape: FragmentedTable, repeat: int) -> dict:
             "scan_s_after": round(scan_after, 3),
             "scan_speedup": round(scan_before / scan_after, 2),
             "rows_equal": rows_before == rows_after,
-            "checksum_equal": checksum_before == checksum_after,
+            "checksum_equal": checksums_before[name] == checksum_after,
             **tag_figures(spark, ref, added, reachable),
             "_checksum": checksum_after,
         }
+        phases.done(f"{name}_after")
         print(f"{name}: {json.dumps({k: v for k, v in results[name].items() if not k.startswith('_')})}", flush=True)
     same_content = results["blanket"].pop("_checksum") == results["ours"].pop("_checksum")
     b, o = results["blanket"], results["ours"]
@@ -208,15 +234,19 @@ def main(argv: list[str] | None = None) -> int:
     from local.spark_session import stop_session
 
     started = time.perf_counter()
+    phases = Phases()
     with running_stack(Path(tempfile.mkdtemp(prefix="bench-iceberg-")), discard=True) as stack:
+        phases.done("stack_start")
         spark = lake_session(stack.info(), "bench-iceberg-maintenance", STORAGE)
         spark.sparkContext.setLogLevel("ERROR")
+        phases.done("spark_start")
         try:
-            figures = compare(spark, shape, repeat)
+            figures = compare(spark, shape, repeat, phases)
         finally:
             stop_session(spark)
+    phases.done("stop")
     figures.update(shape=shape.__dict__, repeat=repeat, quick=args.quick, cpu_count=os.cpu_count(),
-                   total_s=round(time.perf_counter() - started, 1))  # fmt: skip
+                   phases_s=phases.seconds, total_s=round(time.perf_counter() - started, 1))  # fmt: skip
     write_results(args.out, figures)
     return 0 if figures["rows_equal"] and figures["checksum_equal"] and figures["hard_deleted_files"] == 0 else 1
 

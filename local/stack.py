@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,28 +90,36 @@ class Stack:
         shutil.rmtree(self.pg_data, ignore_errors=True)
         shutil.rmtree(self.airflow_home, ignore_errors=True)
         moto_port, pg_port = free_port(), free_port()
-        moto, endpoint = start_moto(moto_port, self.logs / "moto.log")
-        info: dict = {"moto": {"pid": moto.pid, "port": moto_port, "endpoint_url": endpoint}}
-        self.info_file.write_text(json.dumps(info, indent=2))
-        try:
-            info["seed"] = seed(endpoint)
-            pg_log = postgres.start(pg_port, self.pg_data)
-            info["postgres"] = {
-                "host": "127.0.0.1",
-                "port": pg_port,
-                "user": postgres.SUPERUSER,
-                "data_dir": str(self.pg_data),
-                "log": str(pg_log),
-                "tickit": seed_tickit("127.0.0.1", pg_port, postgres.SUPERUSER),
-            }
-            stage_dags_bundle(self.dags_folder)
-            info["dags_folder"] = str(self.dags_folder)
-            info["airflow_home"] = str(self.airflow_home)
-            self.info_file.write_text(json.dumps(info, indent=2))
-        except BaseException:
-            self.stop()
-            raise
+        # initdb and moto's seeding each wait on a process of their own: overlap them.
+        with ThreadPoolExecutor(1, thread_name_prefix="postgres-start") as pool:
+            pg_started = pool.submit(self._start_postgres, pg_port)
+            try:
+                moto, endpoint = start_moto(moto_port, self.logs / "moto.log")
+                info: dict = {"moto": {"pid": moto.pid, "port": moto_port, "endpoint_url": endpoint}}
+                self.info_file.write_text(json.dumps(info, indent=2))
+                info["seed"] = seed(endpoint)
+                info["postgres"] = pg_started.result()
+                stage_dags_bundle(self.dags_folder)
+                info["dags_folder"] = str(self.dags_folder)
+                info["airflow_home"] = str(self.airflow_home)
+                self.info_file.write_text(json.dumps(info, indent=2))
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    pg_started.result()  # let it finish before stopping it
+                self.stop()
+                raise
         return info
+
+    def _start_postgres(self, port: int) -> dict:
+        log = postgres.start(port, self.pg_data)
+        return {
+            "host": "127.0.0.1",
+            "port": port,
+            "user": postgres.SUPERUSER,
+            "data_dir": str(self.pg_data),
+            "log": str(log),
+            "tickit": seed_tickit("127.0.0.1", port, postgres.SUPERUSER),
+        }
 
     def is_up(self) -> bool:
         info = self.info()
@@ -130,9 +139,11 @@ class Stack:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
                 for _ in range(50):
-                    os.kill(pid, 0)
+                    if _exited(pid):
+                        break
                     time.sleep(0.1)
-                os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             postgres.stop(self.pg_data)
         self.info_file.unlink(missing_ok=True)
@@ -157,6 +168,18 @@ class Stack:
         info = self.info()
         assert info, "stack not running"
         return client(service, info["moto"]["endpoint_url"])
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` is gone; reaps it when this process started it (a zombie still answers kill 0)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def start_moto(port: int, log_file: Path) -> tuple[subprocess.Popen, str]:

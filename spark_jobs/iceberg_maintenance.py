@@ -50,7 +50,7 @@ from spark_jobs.common.iceberg_table import (  # noqa: E402
     TableRef,
     apply_table_properties,
     configure_catalog,
-    content_checksum,
+    content_checksums,
     files_added_by,
     measure,
     reachable_files,
@@ -218,7 +218,7 @@ class TableMaintenance:
     def _verify_content(self, new_snapshots: list[dict]) -> None:
         checks = []
         for parent, last in _compaction_chains(new_snapshots):
-            a, b = content_checksum(self.spark, self.ref, parent), content_checksum(self.spark, self.ref, last)
+            a, b = content_checksums(self.spark, [(self.ref, parent), (self.ref, last)])
             checks.append({"parent": parent, "compacted": last, "rows": b.rows, "equal": a == b})
             if a != b:
                 self.problems.append(f"compaction changed the content: snapshot {parent} has {a.as_dict()}, "

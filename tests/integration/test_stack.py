@@ -106,3 +106,14 @@ def test_cluster_outside_the_checkout_starts_fresh(tmp_path, monkeypatch):
     again = postgres.server_data_dir(requested)
     assert again == outside and not (again / "PG_VERSION").exists()
     assert postgres.server_data_dir(requested) == outside  # an existing link is kept as is
+
+
+def test_stop_reaps_the_moto_server(tmp_path):
+    """A stopped stack leaves no moto process behind, not even a zombie its starter never waited for."""
+    from local.stack import Stack
+
+    stack = Stack(tmp_path / "stack")
+    pid = stack.start()["moto"]["pid"]
+    assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    stack.clean()
+    assert not psutil.pid_exists(pid)

@@ -93,3 +93,27 @@ def test_delete_connection(glue):
         glue.get_connection(Name="gone")
     with pytest.raises(ClientError, match="EntityNotFoundException"):
         glue.delete_connection(ConnectionName="gone")
+
+
+def test_cached_dispatcher_routes_like_moto_and_looks_each_host_up_once(monkeypatch):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from local.moto_server import cached_dispatcher
+
+    hosts = ["s3.us-east-1.amazonaws.com", "glue.us-east-1.amazonaws.com", "sns.eu-west-1.amazonaws.com",
+             "moto_api", "ec2", "127.0.0.1:5000", None]  # fmt: skip
+    plain = DomainDispatcherApplication(create_backend_app)
+    expected = {host: plain.get_backend_for_host(host) for host in hosts}
+    assert expected["s3.us-east-1.amazonaws.com"] == "s3" and expected["glue.us-east-1.amazonaws.com"] == "glue"
+
+    lookups: list = []
+    original = DomainDispatcherApplication.get_backend_for_host
+    monkeypatch.setattr(
+        DomainDispatcherApplication,
+        "get_backend_for_host",
+        lambda self, host: lookups.append(host) or original(self, host),
+    )
+    cached = cached_dispatcher()
+    for _ in range(3):
+        assert {host: cached.get_backend_for_host(host) for host in hosts} == expected
+    assert sorted(lookups, key=str) == sorted(hosts, key=str)
