@@ -3,7 +3,7 @@
 Run as ``python -m local.moto_server --port N``; listens on 127.0.0.1 unless told
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
 Extensions: Glue UpdateJob / BatchStopJobRun (``local/moto_ext.py``) and a minimal MWAA
-control plane (``local/moto_mwaa.py``); zone-state fault injection (``local/moto_faults.py``);
+control plane (``local/moto_mwaa.py``); zone-state fault injection (``local/moto_faults.py``); past job runs (``local/moto_history.py``);
 and a memoized host-to-service lookup (:func:`cached_dispatcher`).
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from local import moto_ext
+from local import moto_ext, moto_history
 from local.moto_faults import FaultInjection
+from local.moto_history import RunHistory
 from local.moto_mwaa import MwaaMiddleware
 
 
@@ -45,10 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     moto_ext.apply()
+    moto_history.apply()
     from moto.server import MotoRequestHandler
     from werkzeug.serving import run_simple
 
-    app = FaultInjection(MwaaMiddleware(cached_dispatcher()))
+    app = RunHistory(FaultInjection(MwaaMiddleware(cached_dispatcher())))
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

@@ -1,0 +1,167 @@
+"""Past job runs for the local stack: what no AWS API can create.
+
+The cost pipeline reads Glue and EMR Serverless run history, but a run can only be made by
+starting it, and moto's runs all start now, take 123 s and report no ``DPUSeconds`` or
+billed utilization. ``POST /_local/job-runs`` with
+
+    {"glue": [{"JobName": "j", "Id": "jr_...", "JobRunState": "FAILED", "StartedOn": ISO,
+               "CompletedOn": ISO, "ExecutionTime": 300, "WorkerType": "G.1X", ...}],
+     "emr_serverless": [{"applicationId": "...", "jobRunId": "...", "name": "n", "state": "SUCCESS",
+                         "createdAt": ISO, "updatedAt": ISO, "billedResourceUtilization": {...}, ...}]}
+
+adds runs to existing Glue jobs and EMR Serverless applications, with exactly the fields
+given (GetJobRuns / GetJobRun / ListJobRuns then return them as AWS would). Glue runs come
+back newest first, as AWS returns them. Served by the local moto server as a WSGI middleware
+(:class:`RunHistory`); :func:`post_job_runs` is the client side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+JOB_RUNS_PATH = "/_local/job-runs"
+_GLUE_TIMES = ("StartedOn", "CompletedOn", "LastModifiedOn")
+_EMR_TIMES = ("createdAt", "updatedAt", "startedAt", "endedAt", "attemptCreatedAt", "attemptUpdatedAt")
+_APPLIED = False
+
+
+def apply() -> None:
+    """Let injected Glue runs report their own fields (moto's ``as_dict`` is a fixed literal)."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    from moto.glue.models import FakeJob, FakeJobRun
+
+    plain_as_dict = FakeJobRun.as_dict
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = plain_as_dict(self)
+        injected = getattr(self, "local_fields", None)
+        if injected:
+            fields = {k: v for k, v in fields.items() if k in ("Id", "JobName", "JobRunState", "LogGroupName")}
+            fields.update(injected)
+        return fields
+
+    plain_get_job_runs = FakeJob.get_job_runs
+
+    def get_job_runs(self) -> list:
+        return sorted(plain_get_job_runs(self), key=lambda r: r.started_on, reverse=True)
+
+    FakeJobRun.as_dict = as_dict
+    FakeJob.get_job_runs = get_job_runs
+    _fix_emr_list_filters()
+    _APPLIED = True
+
+
+def _fix_emr_list_filters() -> None:
+    """moto compares ``createdAtAfter``/``createdAtBefore`` as sent (text) with its datetimes, and fails."""
+    from moto.emrserverless.models import EMRServerlessBackend
+
+    plain = EMRServerlessBackend.list_job_runs
+
+    def as_time(value: Any) -> dt.datetime | None:
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, int | float) or str(value).replace(".", "", 1).isdigit():
+            return dt.datetime.fromtimestamp(float(value), dt.UTC).replace(tzinfo=None)
+        return _time(value)
+
+    def list_job_runs(self, application_id, created_at_after, created_at_before, states):  # type: ignore[no-untyped-def]
+        runs = plain(self, application_id, as_time(created_at_after), as_time(created_at_before), states)
+        return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+    EMRServerlessBackend.list_job_runs = list_job_runs
+
+
+def _time(value: Any) -> dt.datetime:
+    """A naive UTC datetime, as moto keeps its own (``utcnow()``), so both sort and compare."""
+    parsed = dt.datetime.fromisoformat(str(value))
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def add_glue_runs(runs: list[dict], account: str, region: str) -> int:
+    from moto.glue.models import FakeJobRun, glue_backends
+
+    backend = glue_backends[account][region]
+    for spec in runs:
+        job = backend.get_job(spec["JobName"])
+        run = FakeJobRun(job_name=job.name)
+        fields = {k: (_time(v) if k in _GLUE_TIMES and v is not None else v) for k, v in spec.items()}
+        run.job_run_id = fields.setdefault("Id", run.job_run_id)
+        run._status = fields.get("JobRunState", "SUCCEEDED")
+        run.started_on = fields.get("StartedOn") or run.started_on
+        run.completed_on = fields.get("CompletedOn")
+        run.local_fields = fields
+        job.job_runs.append(run)
+    return len(runs)
+
+
+def add_emr_runs(runs: list[dict], account: str, region: str) -> int:
+    from moto.emrserverless.models import JobRun, emrserverless_backends
+
+    backend = emrserverless_backends[account][region]
+    for spec in runs:
+        application = backend.applications[spec["applicationId"]]
+        run = JobRun(
+            application_id=application.id, client_token="local-history", execution_role_arn=spec.get("executionRole", ""),
+            account_id=account, region_name=region, release_label=application.release_label,
+            application_type=application.type, job_driver=spec.get("jobDriver"), configuration_overrides=None,
+            tags=spec.get("tags"), network_configuration=None,
+            execution_timeout_minutes=spec.get("executionTimeoutMinutes"), name=spec.get("name"),
+        )  # fmt: skip
+        if spec.get("jobRunId"):
+            run.arn = run.arn.replace(run.id, spec["jobRunId"])
+            run.id = spec["jobRunId"]
+        for key, value in spec.items():
+            attribute = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+            if key in ("applicationId", "jobRunId", "tags", "jobDriver", "name", "executionTimeoutMinutes"):
+                continue
+            setattr(run, attribute, _time(value) if key in _EMR_TIMES and value is not None else value)
+        backend.job_runs.setdefault(application.id, []).append(run)
+    return len(runs)
+
+
+class RunHistory:
+    def __init__(self, app: Callable, account: str | None = None, region: str = "us-east-1"):
+        self.app, self.account, self.region = app, account, region
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != JOB_RUNS_PATH:
+            return self.app(environ, start_response)
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        account, region = self.account or DEFAULT_ACCOUNT_ID, body.get("region", self.region)
+        try:
+            reply = {
+                "glue": add_glue_runs(body.get("glue", []), account, region),
+                "emr_serverless": add_emr_runs(body.get("emr_serverless", []), account, region),
+            }
+            status = "200 OK"
+        except (KeyError, ValueError, TypeError) as exc:
+            reply, status = {"error": f"{type(exc).__name__}: {exc}"}, "400 Bad Request"
+        except Exception as exc:  # moto's own not-found errors: an unknown job or application
+            reply, status = {"error": f"{type(exc).__name__}: {exc}"}, "404 Not Found"
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(reply).encode()]
+
+
+def post_job_runs(endpoint_url: str, glue: list[dict] | None = None, emr_serverless: list[dict] | None = None) -> dict:
+    """Client side: add past runs to the local stack's moto server."""
+    import urllib.error
+    import urllib.request
+
+    def encode(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+    payload = json.dumps({"glue": glue or [], "emr_serverless": emr_serverless or []}, default=encode).encode()
+    request = urllib.request.Request(f"{endpoint_url}{JOB_RUNS_PATH}", data=payload, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"adding job runs to the local stack failed: {exc.read().decode()}") from exc
