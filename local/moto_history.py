@@ -9,9 +9,10 @@ billed utilization. ``POST /_local/job-runs`` with
      "emr_serverless": [{"applicationId": "...", "jobRunId": "...", "name": "n", "state": "SUCCESS",
                          "createdAt": ISO, "updatedAt": ISO, "billedResourceUtilization": {...}, ...}]}
 
-adds runs to existing Glue jobs and EMR Serverless applications, with exactly the fields
-given (GetJobRuns / GetJobRun / ListJobRuns then return them as AWS would). Glue runs come
-back newest first, as AWS returns them. Served by the local moto server as a WSGI middleware
+adds runs to existing Glue jobs and EMR Serverless applications (a run whose Id exists
+replaces it: the same run, later), with exactly the fields given (GetJobRuns / GetJobRun / ListJobRuns then return them as AWS would). Glue runs come
+back newest first, as AWS returns them. Also kept, where moto drops it: an EMR Serverless
+application's ``architecture``. Served by the local moto server as a WSGI middleware
 (:class:`RunHistory`); :func:`post_job_runs` is the client side.
 """
 
@@ -53,7 +54,28 @@ def apply() -> None:
     FakeJobRun.as_dict = as_dict
     FakeJob.get_job_runs = get_job_runs
     _fix_emr_list_filters()
+    _keep_emr_architecture()
     _APPLIED = True
+
+
+def _keep_emr_architecture() -> None:
+    """moto drops CreateApplication's ``architecture``; AWS keeps it (X86_64 by default) and
+    returns it from GetApplication. Run prices depend on it (arm64 rates are lower)."""
+    from moto.emrserverless.models import Application
+    from moto.emrserverless.responses import EMRServerlessResponse
+
+    Application.architecture = "X86_64"
+    plain = EMRServerlessResponse.create_application
+
+    def create_application(self):  # type: ignore[no-untyped-def]
+        result = plain(self)
+        architecture = self._get_param("architecture")
+        if architecture:  # the application just made is the last one of that name
+            applications = self.emrserverless_backend.applications.values()
+            [a for a in applications if a.name == self._get_param("name")][-1].architecture = architecture
+        return result
+
+    EMRServerlessResponse.create_application = create_application
 
 
 def _fix_emr_list_filters() -> None:
@@ -95,7 +117,8 @@ def add_glue_runs(runs: list[dict], account: str, region: str) -> int:
         run.started_on = fields.get("StartedOn") or run.started_on
         run.completed_on = fields.get("CompletedOn")
         run.local_fields = fields
-        job.job_runs.append(run)
+        # The same Id again is the same run, later (a run that was going and has ended).
+        job.job_runs[:] = [r for r in job.job_runs if r.job_run_id != run.job_run_id] + [run]
     return len(runs)
 
 
@@ -120,7 +143,8 @@ def add_emr_runs(runs: list[dict], account: str, region: str) -> int:
             if key in ("applicationId", "jobRunId", "tags", "jobDriver", "name", "executionTimeoutMinutes"):
                 continue
             setattr(run, attribute, _time(value) if key in _EMR_TIMES and value is not None else value)
-        backend.job_runs.setdefault(application.id, []).append(run)
+        runs_of_app = backend.job_runs.setdefault(application.id, [])
+        runs_of_app[:] = [r for r in runs_of_app if r.id != run.id] + [run]
     return len(runs)
 
 
