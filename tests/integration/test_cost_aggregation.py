@@ -1,0 +1,121 @@
+"""The Spark aggregation over a collected ledger: prices equal the Python model, totals add up,
+and the violations are exactly the ones the seeded history contains."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+
+from local.cost_history import GLUE_JOBS, seed_cost_history
+from local.seed import DATA_BUCKET
+from operators import cost_collect
+from spark_jobs import cost_aggregation as job
+from spark_jobs.common.cost_model import rates_from, record_cost
+
+pytestmark = pytest.mark.stack
+
+# The end of the last complete ISO week, so the alert window is exactly one calendar week.
+_today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+END = _today - dt.timedelta(days=_today.weekday()) - dt.timedelta(seconds=1)
+AS_OF = END.date()
+
+
+@pytest.fixture(scope="module")
+def ledger(stack):
+    seed_cost_history(stack, end=END, weeks=6)
+    uri = f"s3://{DATA_BUCKET}/tests/cost-agg-{uuid.uuid4().hex[:8]}/ledger"
+    glue, emr, s3 = (stack.boto3_client(s) for s in ("glue", "emr-serverless", "s3"))
+    cost_collect.collect(glue, emr, s3, uri, "123456789012", now=END + dt.timedelta(hours=1),
+                         lookback=dt.timedelta(weeks=7))  # fmt: skip
+    return uri
+
+
+@pytest.fixture(scope="module")
+def spark(stack):
+    from local.iceberg_tables import lake_session
+    from local.spark_session import stop_session
+
+    session = lake_session(stack.info(), "test-cost-aggregation")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    stop_session(session)
+
+
+def aggregate(spark, ledger, output, **overrides):
+    argv = ["--ledger", ledger, "--output", output, "--as-of", AS_OF.isoformat(), "--window-days", "7",
+            "--budgets", '{"team=finance": 1.0}']  # fmt: skip
+    for key, value in overrides.items():
+        argv += [f"--{key.replace('_', '-')}", value]
+    return job.run(job.parse_job_args(job.build_parser(), argv), spark)
+
+
+def test_spark_prices_equal_the_python_model_for_every_run(spark, ledger):
+    rates = rates_from({"glue_dpu_hour": "0.47"})  # an override reprices history
+    rows = job.priced_runs(spark, ledger, rates).collect()
+    assert len(rows) > 300
+    for row in rows:
+        expected = record_cost(row.asDict(), rates).cost_usd
+        if expected is None:
+            assert row.cost is None
+        else:
+            assert abs(row.cost - expected) < Decimal("1e-9"), (row.job_name, row.run_id, row.cost, expected)
+
+
+def rows_of(spark, path) -> list[dict]:
+    return [r.asDict() for r in spark.read.parquet(path).collect()]
+
+
+def test_aggregates_and_violations(spark, ledger):
+    output = f"s3a://{DATA_BUCKET}/tests/cost-agg-out-{uuid.uuid4().hex[:8]}"
+    summary = aggregate(spark, ledger, output)
+    assert summary["ok"] and summary["runs"] > 300
+    runs = [r.asDict() for r in job.priced_runs(spark, ledger, rates_from()).collect()]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        groups[(run["platform"], run["job_name"], run["week"])].append(run)
+    weekly = {(r["platform"], r["job_name"], r["week"]): r for r in rows_of(spark, f"{output}/job_weekly")}
+    assert set(weekly) == set(groups)
+    for key, group in groups.items():
+        row = weekly[key]
+        assert row["runs"] == len(group)
+        assert abs(row["cost"] - sum(r["cost"] for r in group)) < Decimal("1e-6")
+        assert row["failed"] == sum(r["state"] in ("FAILED", "ERROR") for r in group)
+        assert row["retries"] == sum(r["attempt"] > 0 for r in group)
+        assert row["duration_max_s"] == max(r["execution_s"] for r in group)
+    finance = sorted((r for k, r in weekly.items() if k[1] == "finance-close"), key=lambda r: r["week"])
+    assert finance[-1]["cost_change"] > 1.5  # three times the workers in the last week
+    tags = rows_of(spark, f"{output}/tag_weekly")
+    for week in {r["week"] for r in runs}:
+        teams = sum(t["cost"] for t in tags if t["tag_key"] == "team" and t["week"] == week)
+        assert abs(teams - sum(r["cost"] for r in runs if r["week"] == week)) < Decimal("1e-6")
+
+    found = rows_of(spark, f"{output}/violations")
+    keys = [v["key"] for v in found]
+    assert len(keys) == len(set(keys))
+    kinds = {(v["kind"], v["job_name"]) for v in found}
+    assert ("workers_over", "finance-close") in kinds  # 8 x 3 = 24 workers in the last week
+    assert ("cost_jump", "finance-close") in kinds
+    assert ("duration_over", "etl-backfill") in kinds  # its 525-minute run
+    assert ("budget", None) in kinds  # team=finance over its $1 weekly budget
+    assert any(kind == "failed" for kind, _ in kinds)
+    quiet = {spec.name for spec in GLUE_JOBS if spec.tags.get("remediate") == "false"}
+    assert quiet and not quiet & {job_name for _, job_name in kinds}  # remediate=false: never alerted
+    window = (AS_OF - dt.timedelta(days=6)).isoformat()
+    assert all(window <= v["period"] <= AS_OF.isoformat() for v in found if v["run_id"])
+
+    again = f"{output}-again"
+    aggregate(spark, ledger, again)
+    assert {v["key"] for v in rows_of(spark, f"{again}/violations")} == set(keys)
+
+
+def test_bad_settings_name_the_argument(spark, ledger):
+    with pytest.raises(job.SettingsError, match="--rates"):
+        aggregate(spark, ledger, "/tmp/unused", rates='{"glue_dpu_hours": 1}')
+    with pytest.raises(job.SettingsError, match="--budgets"):
+        aggregate(spark, ledger, "/tmp/unused", budgets='{"squad=x": 1}')
+    with pytest.raises(job.SettingsError, match="--thresholds"):
+        aggregate(spark, ledger, "/tmp/unused", thresholds='{"max_workerz": 3}')
