@@ -4,6 +4,7 @@ and the violations are exactly the ones the seeded history contains."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -11,8 +12,8 @@ from decimal import Decimal
 import pytest
 
 from local.cost_history import GLUE_JOBS, seed_cost_history
-from local.seed import DATA_BUCKET
-from operators import cost_collect
+from local.seed import DATA_BUCKET, SNS_TOPIC
+from operators import cost_alerts, cost_collect
 from spark_jobs import cost_aggregation as job
 from spark_jobs.common.cost_model import rates_from, record_cost
 
@@ -119,3 +120,41 @@ def test_bad_settings_name_the_argument(spark, ledger):
         aggregate(spark, ledger, "/tmp/unused", budgets='{"squad=x": 1}')
     with pytest.raises(job.SettingsError, match="--thresholds"):
         aggregate(spark, ledger, "/tmp/unused", thresholds='{"max_workerz": 3}')
+
+
+def drain(sqs, queue_url) -> list[dict]:
+    """Every message delivered to the queue so far (SNS envelopes, decoded)."""
+    out = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not batch:
+            return out
+        for m in batch:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_each_violation_is_alerted_once_through_sns(stack, spark, ledger):
+    output = f"s3://{DATA_BUCKET}/tests/cost-alerts-{uuid.uuid4().hex[:8]}"
+    aggregate(spark, ledger, output)
+    s3, sns, sqs = (stack.boto3_client(s) for s in ("s3", "sns", "sqs"))
+    seeded = stack.info()["seed"]
+    queue_url = sqs.get_queue_url(QueueName=f"{SNS_TOPIC}-inbox")["QueueUrl"]
+    drain(sqs, queue_url)
+    violations = cost_alerts.read_violations(s3, f"{output}/violations")
+    state = f"{output}/alerts/sent.json"
+
+    dry = cost_alerts.publish_new(sns, s3, seeded["sns_topic_arn"], violations, state, dry_run=True)
+    assert dry["sent"] == 0 and sum(dry["by_kind"].values()) == len(violations) and drain(sqs, queue_url) == []
+
+    first = cost_alerts.publish_new(sns, s3, seeded["sns_topic_arn"], violations, state, dry_run=False)
+    delivered = drain(sqs, queue_url)
+    assert first["sent"] == len(violations) == len(delivered) > 5
+    by_subject = {m["Subject"] for m in delivered}
+    assert "[cost] weekly cost jump: finance-close" in by_subject
+    keys = [json.loads(m["Message"].split("\n\n", 1)[1])["key"] for m in delivered]
+    assert sorted(keys) == sorted(v["key"] for v in violations)
+    assert all(m["MessageAttributes"]["kind"]["Value"] in cost_alerts.TITLES for m in delivered)
+
+    again = cost_alerts.publish_new(sns, s3, seeded["sns_topic_arn"], violations, state, dry_run=False)
+    assert again["sent"] == 0 and again["already_sent"] == len(violations) and drain(sqs, queue_url) == []
