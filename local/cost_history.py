@@ -175,3 +175,10 @@ def seed_cost_history(stack, end: dt.datetime | None = None, weeks: int = 5, see
     post_job_runs(stack.info()["moto"]["endpoint_url"], glue=all_glue, emr_serverless=all_emr)
     return {"start": start.isoformat(), "end": end.isoformat(), "glue_runs": len(all_glue), "emr_runs": len(all_emr),
             "glue_jobs": len(GLUE_JOBS), "emr_jobs": len(EMR_JOBS)}  # fmt: skip
+
+
+def seed_demo_history(stack) -> str:
+    """``make demo``'s input for the cost DAGs: five weeks of runs up to now."""
+    made = seed_cost_history(stack)
+    return (f"{made['glue_runs']} Glue runs of {made['glue_jobs']} jobs and {made['emr_runs']} EMR Serverless runs "
+            f"of {made['emr_jobs']} jobs, {made['start'][:10]} to {made['end'][:10]}")  # fmt: skip

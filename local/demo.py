@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.layout import DAGS_DIR
+from local.cost_history import seed_demo_history
 from local.iceberg_tables import seed_demo_table
 from local.samples import upload_sample_mrf
 from local.stack import Stack, running_stack
@@ -27,7 +28,11 @@ from local.stack import Stack, running_stack
 DEMO_CONF: dict[str, dict] = {}
 DAG_TIMEOUT_S = 1800
 # Inputs put on the stack before a DAG runs (returns what it put, for the log).
-DEMO_SETUP = {"price_transparency_to_parquet": upload_sample_mrf, "iceberg_maintenance": seed_demo_table}
+DEMO_SETUP = {
+    "price_transparency_to_parquet": upload_sample_mrf,
+    "iceberg_maintenance": seed_demo_table,
+    "cost_alerts": seed_demo_history,
+}
 
 
 @dataclass

@@ -320,6 +320,18 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "report_uri": f"s3://{seeded['buckets']['data']}/iceberg-maintenance",
             }
         ),  # fmt: skip
+        # Cost alerts and the weekly report: history is seeded by local/cost_history.py (make demo).
+        "AIRFLOW_VAR_COST_ALERTS": json.dumps(
+            {
+                "data_uri": f"s3://{seeded['buckets']['data']}",
+                "topic_arn": seeded["sns_topic_arn"],
+                "sender": seeded["ses_sender"],
+                "recipients": ["finops@example.com"],
+                "budgets": {"team=finance": 150.0, "team=analytics": 400.0},
+                "window_days": 7,
+                "lookback_days": 42,
+            }
+        ),
         "AWS_DEFAULT_REGION": REGION,
         # Test keys only: nothing can reach a real AWS account by accident.
         "AWS_ACCESS_KEY_ID": "testing",

@@ -192,19 +192,21 @@ def violations(runs, job_weekly, tag_weekly, thresholds: dict, budgets: dict, as
     in_window = (F.col("day") >= F.lit(start)) & (F.col("day") <= F.lit(as_of))
     alertable = F.coalesce(F.lower(F.col("remediate")), F.lit("")) != "false"
     recent = runs.where(in_window & alertable)
+    run_text = F.format_string("%s job %s, run %s started %s", "platform", "job_name", "run_id",
+                               F.date_format("started_at", "yyyy-MM-dd HH:mm 'UTC'"))  # fmt: skip
+    minutes = F.col("execution_s") / 60
+    error = F.when(F.col("error_message").isNotNull(), F.concat(F.lit(": "), F.col("error_message"))).otherwise("")
     per_run = []
-    for kind, condition, value, threshold, unit in (
-        ("workers_over", F.col("workers") > thresholds["max_workers"], F.col("workers"), thresholds["max_workers"], "workers"),
-        ("duration_over", F.col("execution_s") > thresholds["max_minutes"] * 60, F.col("execution_s") / 60,
-         thresholds["max_minutes"], "minutes"),
-        ("failed", F.col("state").isin(*FAILED), F.lit(None).cast("double"), None, None),
-        ("timed_out", F.col("state").isin(*TIMED_OUT), F.col("execution_s") / 60, None, "minutes"),
+    for kind, condition, value, threshold, detail in (
+        ("workers_over", F.col("workers") > thresholds["max_workers"], F.col("workers"), thresholds["max_workers"],
+         F.format_string("%s: %.0f workers, over the threshold of %.0f", run_text, "workers", F.lit(thresholds["max_workers"]))),
+        ("duration_over", F.col("execution_s") > thresholds["max_minutes"] * 60, minutes, thresholds["max_minutes"],
+         F.format_string("%s: ran %.0f minutes, over the threshold of %.0f", run_text, minutes, F.lit(thresholds["max_minutes"]))),
+        ("failed", F.col("state").isin(*FAILED), F.lit(None).cast("double"), None,
+         F.concat(F.format_string("%s: %s", run_text, F.lower("state")), error)),
+        ("timed_out", F.col("state").isin(*TIMED_OUT), minutes, None,
+         F.concat(F.format_string("%s: timed out after %.0f minutes", run_text, minutes), error)),
     ):  # fmt: skip
-        detail = F.concat_ws(" ", F.lit(kind.replace("_", " ")), F.col("platform"), F.col("job_name"), F.col("run_id"),
-                             F.lit("started"), F.col("started_at").cast("string"))  # fmt: skip
-        if unit:
-            detail = F.concat_ws(" ", detail, F.lit(f"({unit}:"), F.round(value, 1).cast("string"),
-                                 F.lit(f"threshold {threshold})" if threshold is not None else ")"))  # fmt: skip
         per_run.append(
             recent.where(condition).select(
                 F.concat_ws(":", F.lit(kind), F.col("platform"), F.col("run_id")).alias("key"),
