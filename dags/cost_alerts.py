@@ -110,27 +110,9 @@ with DAG(
 
     @task
     def collect(cfg: dict) -> dict:
-        import datetime as dt
+        from operators import cost_tasks
 
-        from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
-        from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from operators.cost_collect import collect as collect_runs
-        from spark_jobs.common.cost_model import rates_from
-
-        glue = GlueJobHook(aws_conn_id=cfg["aws_conn_id"])
-        summary = collect_runs(
-            glue.conn, EmrServerlessHook(aws_conn_id=cfg["aws_conn_id"]).conn,
-            S3Hook(aws_conn_id=cfg["aws_conn_id"]).get_conn(), cfg["ledger_uri"], glue.account_id,
-            lookback=dt.timedelta(days=cfg["lookback_days"]), overlap=dt.timedelta(hours=cfg["overlap_hours"]),
-            rates=rates_from(cfg["rates"]),
-        )  # fmt: skip
-        print(f"collected {summary['runs']} finished run(s) from {summary['windows']}; {summary['added']} new in the "
-              f"ledger; {summary['estimated']} estimated, {summary['unpriced']} unpriced")  # fmt: skip
-        for problem in summary["problems"]:
-            print(f"warning: {problem}")
-        return summary
+        return cost_tasks.collect(cfg)
 
     @task
     def aggregation_args(cfg: dict) -> list[str]:
@@ -140,20 +122,9 @@ with DAG(
 
     @task
     def alert(cfg: dict) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.providers.amazon.aws.hooks.sns import SnsHook
+        from operators import cost_tasks
 
-        from operators.cost_alerts import publish_new, read_violations, subject
-
-        s3 = S3Hook(aws_conn_id=cfg["aws_conn_id"]).get_conn()
-        violations = read_violations(s3, f"{cfg['aggregates_uri']}/violations")
-        for v in violations:
-            print(f"  {v['kind']:<14} {subject(v)} | {v['detail']}")
-        summary = publish_new(SnsHook(aws_conn_id=cfg["aws_conn_id"]).get_conn(), s3, cfg["topic_arn"], violations,
-                              cfg["alert_state_uri"], cfg["dry_run"])  # fmt: skip
-        print(f"{summary['violations']} violation(s): {summary['sent']} sent now, {summary['already_sent']} sent "
-              f"before{' (dry run: nothing sent)' if summary['dry_run'] else ''}")  # fmt: skip
-        return summary
+        return cost_tasks.alert(cfg)
 
     cfg = settings()
     aggregate = SparkScriptOperator(

@@ -32,6 +32,7 @@ DEMO_SETUP = {
     "price_transparency_to_parquet": upload_sample_mrf,
     "iceberg_maintenance": seed_demo_table,
     "cost_alerts": seed_demo_history,
+    "cost_weekly_report": seed_demo_history,  # the same runs again (same day, same ids): replaced, not doubled
 }
 
 

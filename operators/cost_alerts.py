@@ -32,7 +32,12 @@ TITLES = {
 
 
 def read_violations(s3, uri: str) -> list[dict]:
-    """Every row of the Parquet dataset at ``uri`` (a folder of part files)."""
+    """The violations dataset at ``uri``, in a stable order."""
+    return sorted(read_dataset(s3, uri), key=lambda r: (r["kind"], r["period"] or "", r["key"]))
+
+
+def read_dataset(s3, uri: str) -> list[dict]:
+    """Every row of the Parquet dataset at ``uri`` (a folder of part files, as Spark writes it)."""
     import pyarrow.parquet as pq
 
     bucket, prefix = split_uri(uri)
@@ -42,7 +47,7 @@ def read_violations(s3, uri: str) -> list[dict]:
             if obj["Key"].endswith(".parquet"):
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
                 rows += pq.read_table(io.BytesIO(body)).to_pylist()
-    return sorted(rows, key=lambda r: (r["kind"], r["period"] or "", r["key"]))
+    return rows
 
 
 def load_state(s3, uri: str) -> dict[str, dict]:

@@ -18,6 +18,7 @@ each with runs, succeeded, failed, timed_out, stopped, retries, duration p50/p95
 cost, estimated and unpriced runs, the trailing 4 periods' average cost (4 weeks, or 28 days
 for days; fewer while a job is younger) and the change against it;
 
+* ``window_runs``: the alert window's runs, priced (for the weekly report's run tables);
 * ``violations``: runs over the worker or duration threshold, failed and timed-out runs,
   weekly cost jumps against the job's trailing average and tag groups over their weekly
   budget, within the window ending ``--as-of``; jobs tagged ``remediate=false`` are left
@@ -49,6 +50,10 @@ FAILED = ("FAILED", "ERROR")
 SUCCEEDED = ("SUCCEEDED", "SUCCESS")
 STOPPED = ("STOPPED", "CANCELLED")
 TIMED_OUT = ("TIMEOUT",)
+# The window's runs, priced, for the report's run-level tables (longest, failed, by worker type).
+WINDOW_RUN_COLUMNS = ("platform", "job_name", "run_id", "attempt", "state", "started_at", "execution_s", "worker_type",
+                      "workers", "execution_class", "command", "architecture", "error_message", "dpu_seconds_billed",
+                      "vcpu_hours", "cost", "cost_estimated", "day", *TAGS)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +268,8 @@ def violations(runs, job_weekly, tag_weekly, thresholds: dict, budgets: dict, as
 
 
 def run(args: argparse.Namespace, spark) -> dict:
+    from pyspark.sql import functions as F
+
     started = time.monotonic()
     rates, thresholds, budgets, as_of = settings_from(args)
     runs = priced_runs(spark, args.ledger, rates).cache()
@@ -273,6 +280,10 @@ def run(args: argparse.Namespace, spark) -> dict:
     datasets = aggregates(runs)
     for name, frame in datasets.items():
         datasets[name] = frame.cache()
+    start = as_of - dt.timedelta(days=args.window_days - 1)
+    datasets["window_runs"] = runs.where((F.col("day") >= F.lit(start)) & (F.col("day") <= F.lit(as_of))).select(
+        *WINDOW_RUN_COLUMNS
+    )
     datasets["violations"] = violations(runs, datasets["job_weekly"], datasets["tag_weekly"], thresholds, budgets,
                                         as_of, args.window_days)  # fmt: skip
     counts = {}
@@ -281,8 +292,6 @@ def run(args: argparse.Namespace, spark) -> dict:
         frame.coalesce(1).write.mode("overwrite").parquet(target)
         counts[name] = frame.count()
         log.info("wrote %s: %d row(s)", target, counts[name])
-    from pyspark.sql import functions as F
-
     totals = runs.agg(F.sum("cost").alias("cost"), F.count(F.lit(1)).alias("runs")).first()
     summary = {
         "ok": True, "runs": counted, "cost": str(totals.cost), "rows": counts, "as_of": as_of.isoformat(),

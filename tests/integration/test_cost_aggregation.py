@@ -4,7 +4,10 @@ and the violations are exactly the ones the seeded history contains."""
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import json
+import urllib.request
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -13,7 +16,7 @@ import pytest
 
 from local.cost_history import GLUE_JOBS, seed_cost_history
 from local.seed import DATA_BUCKET, SNS_TOPIC
-from operators import cost_alerts, cost_collect
+from operators import cost_alerts, cost_collect, cost_report
 from spark_jobs import cost_aggregation as job
 from spark_jobs.common.cost_model import rates_from, record_cost
 
@@ -158,3 +161,37 @@ def test_each_violation_is_alerted_once_through_sns(stack, spark, ledger):
 
     again = cost_alerts.publish_new(sns, s3, seeded["sns_topic_arn"], violations, state, dry_run=False)
     assert again["sent"] == 0 and again["already_sent"] == len(violations) and drain(sqs, queue_url) == []
+
+
+def test_weekly_report_is_mailed_through_ses_and_reads_well(stack, spark, ledger):
+    week_start = AS_OF - dt.timedelta(days=6)
+    output = f"s3://{DATA_BUCKET}/tests/cost-report-{uuid.uuid4().hex[:8]}"
+    aggregate(spark, ledger, output)
+    s3, ses = stack.boto3_client("s3"), stack.boto3_client("ses")
+    data = {n: cost_alerts.read_dataset(s3, f"{output}/{n}") for n in ("window_runs", "job_daily", "job_weekly", "tag_weekly")}  # fmt: skip
+    report = cost_report.build_report(data["window_runs"], data["job_daily"], data["job_weekly"], data["tag_weekly"],
+                                      week_start, AS_OF)  # fmt: skip
+    week_cost = sum(r["cost"] for r in data["window_runs"])
+    assert report.totals["runs"] == len(data["window_runs"]) > 50
+    assert f"${week_cost:,.2f}" in report.subject
+    for title in ("Most expensive jobs", "Cost by tag", "Longest runs", "Most retries", "Failures and timeouts",
+                  "Runs by worker type and execution class"):  # fmt: skip
+        assert f">{title}</h2>" in report.html_email
+    assert "finance-close" in report.html_email and "etl-backfill" in report.html_email
+    assert report.chart_png.startswith(b"\x89PNG") and f'src="cid:{cost_report.CHART_CID}"' in report.html_email
+    assert "data:image/png;base64," in report.html_file and "cid:" not in report.html_file
+
+    sender = stack.info()["seed"]["ses_sender"]
+    raw = cost_report.mime_message(report, sender, ["finops@example.com"])
+    message_id = ses.send_raw_email(Source=sender, Destinations=["finops@example.com"], RawMessage={"Data": raw})["MessageId"]  # fmt: skip
+    with urllib.request.urlopen(f"{stack.info()['moto']['endpoint_url']}/moto-api/data.json", timeout=30) as response:
+        recorded = json.loads(response.read())["ses"]["RawMessage"]
+    sent = [m for m in recorded if m["id"] == message_id]
+    assert len(sent) == 1 and set(sent[0]["destinations"]) == {"finops@example.com"}  # moto adds the To: header's
+    mail = email.message_from_string(sent[0]["raw_data"], policy=email.policy.default)
+    assert mail["Subject"] == report.subject
+    html_part = mail.get_body(("html",))
+    assert "Most expensive jobs" in html_part.get_content()
+    images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0]["Content-ID"] == f"<{cost_report.CHART_CID}>"
+    assert images[0].get_content() == report.chart_png
