@@ -61,56 +61,73 @@ def generate(folder: Path, runs: int, seed: int, end: dt.date) -> dict:
     job_legacy = (rng.random(jobs) < 0.03) & ~job_emr
     job_team = rng.integers(0, len(TEAMS), jobs)
     job_arm = rng.random(jobs) < 0.4
+    import pyarrow.compute as pc
+
     emr, shell, flex, auto = job_emr[job], job_shell[job], job_flex[job], job_auto[job]
     glue = ~emr
-    start = dt.datetime.combine(end - dt.timedelta(days=days - 1), dt.time(), dt.UTC)
-    started = [start + dt.timedelta(seconds=float(s)) for s in rng.uniform(0, days * 86400, runs)]
+    start_us = int(dt.datetime.combine(end - dt.timedelta(days=days - 1), dt.time(), dt.UTC).timestamp() * 1e6)
+    started_us = start_us + rng.integers(0, days * 86_400_000_000, runs)
     execution = np.round(rng.lognormal(6.5, 1.0, runs)).clip(5, 60_000)
     workers = rng.integers(2, 41, runs).astype(float)
-    state = rng.choice(["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED"], runs, p=[0.93, 0.04, 0.01, 0.02])
+    state_index = rng.choice(4, runs, p=[0.93, 0.04, 0.01, 0.02])
     vcpu = rng.choice([4.0, 8.0, 16.0, 32.0], runs) * execution / 3600
-    none = [None] * runs
+    when = pa.timestamp("us", tz="UTC")
 
-    def where(mask, values):
-        return [v if m else None for m, v in zip(mask, values, strict=True)]
+    def text(indices, words, mask=None):
+        """Strings by index into ``words`` (built in Arrow, not as Python objects), null where ``mask`` is false."""
+        array = pa.DictionaryArray.from_arrays(pa.array(indices.astype("int32")), pa.array(words)).cast(pa.string())
+        return array if mask is None else pc.if_else(pa.array(mask), array, pa.nulls(runs, pa.string()))
 
+    def number(values, mask=None):
+        return pa.array(values.astype(float), mask=None if mask is None else ~mask)
+
+    nulls = {name: pa.nulls(runs, kind) for name, kind in (("text", pa.string()), ("number", pa.float64()))}
+    glue_states, emr_states = (
+        ["SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED"],
+        ["SUCCESS", "FAILED", "FAILED", "CANCELLED"],
+    )
     columns = {
-        "platform": np.where(emr, "emr_serverless", "glue").tolist(),
-        "run_id": [f"r{seed}-{i}" for i in range(runs)],
-        "job_name": [f"job-{j:05d}" for j in job],
-        "application_id": where(emr, ["app-1"] * runs),
-        "attempt": (rng.random(runs) < 0.05).astype("int32").tolist(),
-        "previous_run_id": none,
-        "state": np.where(emr & (state == "SUCCEEDED"), "SUCCESS", np.where(emr & (state == "TIMEOUT"), "FAILED", state)).tolist(),
-        "started_at": started,
-        "completed_at": [s + dt.timedelta(seconds=float(e)) for s, e in zip(started, execution, strict=True)],
-        "execution_s": execution.tolist(),
-        "execution_s_estimated": [False] * runs,
-        "glue_version": where(glue, np.where(job_legacy[job], "1.0", "4.0").tolist()),
-        "command": where(glue, np.where(shell, "pythonshell", "glueetl").tolist()),
-        "execution_class": where(glue, np.where(flex, "FLEX", "STANDARD").tolist()),
-        "worker_type": where(glue & ~shell, [WORKER_TYPES[w] for w in job_worker[job]]),
-        "workers": where(glue & ~shell, workers.tolist()),
-        "max_capacity": where(shell, np.where(job % 2 == 0, 0.0625, 1.0).tolist()),
-        "allocated_capacity": none,
-        "dpu_seconds": where(flex | auto, (execution * workers * rng.uniform(0.3, 1.0, runs)).round(1).tolist()),
-        "auto_scaled": auto.tolist(),
-        "timeout_minutes": [2880.0] * runs,
-        "architecture": where(emr, np.where(job_arm[job], "ARM64", "X86_64").tolist()),
-        "billed_vcpu_hours": where(emr, vcpu.round(4).tolist()),
-        "billed_memory_gb_hours": where(emr, (vcpu * 4).round(4).tolist()),
-        "billed_storage_gb_hours": where(emr, (vcpu * 5).round(4).tolist()),
-        "total_vcpu_hours": none, "total_memory_gb_hours": none, "total_storage_gb_hours": none,
-        "requested_vcpu": none, "requested_memory_gb": none, "error_message": none,
-        "team": [TEAMS[t] for t in job_team[job]],
-        "cost_center": [f"cc-{100 + 100 * t}" for t in job_team[job]],
-        "environment": np.where(job % 5 == 0, "dev", "prod").tolist(),
-        "remediate": none, "tags": none, "cost_usd": none, "dpu_hours": none,
-        "cost_estimated": [False] * runs, "cost_basis": ["synthetic"] * runs, "cost_notes": none,
-        "collected_at": [dt.datetime.now(dt.UTC)] * runs,
+        "platform": text(emr.astype(int), ["glue", "emr_serverless"]),
+        "run_id": pc.binary_join_element_wise(f"r{seed}-", pc.cast(pa.array(np.arange(runs)), pa.string()), ""),
+        "job_name": text(job, [f"job-{j:05d}" for j in range(jobs)]),
+        "application_id": text(np.zeros(runs), ["app-1"], emr),
+        "attempt": pa.array((rng.random(runs) < 0.05).astype("int32")),
+        "previous_run_id": nulls["text"],
+        "state": text(state_index + 4 * emr, glue_states + emr_states),
+        "started_at": pa.array(started_us, type=when),
+        "completed_at": pa.array(started_us + (execution * 1e6).astype("int64"), type=when),
+        "execution_s": number(execution),
+        "execution_s_estimated": pa.array(np.zeros(runs, bool)),
+        "glue_version": text(job_legacy[job].astype(int), ["4.0", "1.0"], glue),
+        "command": text(shell.astype(int), ["glueetl", "pythonshell"], glue),
+        "execution_class": text(flex.astype(int), ["STANDARD", "FLEX"], glue),
+        "worker_type": text(job_worker[job], WORKER_TYPES, glue & ~shell),
+        "workers": number(workers, glue & ~shell),
+        "max_capacity": number(np.where(job % 2 == 0, 0.0625, 1.0), shell),
+        "allocated_capacity": nulls["number"],
+        "dpu_seconds": number((execution * workers * rng.uniform(0.3, 1.0, runs)).round(1), flex | auto),
+        "auto_scaled": pa.array(auto),
+        "timeout_minutes": number(np.full(runs, 2880.0)),
+        "architecture": text(job_arm[job].astype(int), ["X86_64", "ARM64"], emr),
+        "billed_vcpu_hours": number(vcpu.round(4), emr),
+        "billed_memory_gb_hours": number((vcpu * 4).round(4), emr),
+        "billed_storage_gb_hours": number((vcpu * 5).round(4), emr),
+        **{name: nulls["number"] for name in ("total_vcpu_hours", "total_memory_gb_hours", "total_storage_gb_hours",
+                                              "requested_vcpu", "requested_memory_gb", "dpu_hours")},
+        "error_message": nulls["text"],
+        "team": text(job_team[job], TEAMS),
+        "cost_center": text(job_team[job], [f"cc-{100 + 100 * t}" for t in range(len(TEAMS))]),
+        "environment": text((job % 5 == 0).astype(int), ["prod", "dev"]),
+        "remediate": nulls["text"], "tags": nulls["text"], "cost_notes": nulls["text"],
+        "cost_usd": pa.nulls(runs, pa.decimal128(24, 10)),
+        "cost_estimated": pa.array(np.zeros(runs, bool)),
+        "cost_basis": text(np.zeros(runs), ["synthetic"]),
+        "collected_at": pa.array(np.full(runs, started_us.max()), type=when),
     }  # fmt: skip
+    day_index = (started_us - start_us) // 86_400_000_000
+    day_names = [(end - dt.timedelta(days=days - 1 - d)).isoformat() for d in range(days)]
     table = pa.table(columns, schema=schema())
-    table = table.append_column("day", pa.array([s.date().isoformat() for s in started]))
+    table = table.append_column("day", text(day_index, day_names))
     ds.write_dataset(table, folder, format="parquet", partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"),
                      existing_data_behavior="overwrite_or_ignore", max_rows_per_file=2_000_000)  # fmt: skip
     return {"runs": runs, "jobs": jobs, "days": days}
