@@ -129,6 +129,10 @@ def emr_runs(app_id: str, name: str, tags: dict[str, str], vcpu: int, memory: in
             used = rng.uniform(0.7, 1.0)
             runs.append({
                 "applicationId": app_id, "jobRunId": _run_id(app_id, name, created.isoformat())[:16], "name": name,
+                "jobDriver": {"sparkSubmit": {
+                    "entryPoint": f"s3://mwaa-pipelines-artifacts/jobs/{name}.py", "entryPointArguments": [],
+                    "sparkSubmitParameters": f"--conf spark.executor.instances={vcpu // 4 - 1} --conf spark.executor.cores=4 "
+                                             "--conf spark.executor.memory=16g"}},
                 "state": "SUCCESS", "createdAt": created, "startedAt": created + dt.timedelta(seconds=40),
                 "endedAt": created + dt.timedelta(seconds=40 + seconds), "updatedAt": created + dt.timedelta(seconds=40 + seconds),
                 "totalExecutionDurationSeconds": seconds, "tags": tags, "attempt": 1,
