@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from local.moto_history import post_job_runs
 
@@ -145,15 +145,18 @@ def emr_runs(app_id: str, name: str, tags: dict[str, str], vcpu: int, memory: in
     return runs
 
 
-def seed_cost_history(stack, end: dt.datetime | None = None, weeks: int = 5, seed: int = 7) -> dict:
-    """Create the jobs (with tags) and ``weeks`` of runs ending at ``end``; return what was made."""
+def seed_cost_history(stack, end: dt.datetime | None = None, weeks: int = 5, seed: int = 7, prefix: str = "") -> dict:
+    """Create the jobs (with tags) and ``weeks`` of runs ending at ``end``; return what was made.
+
+    ``prefix`` goes in front of every job name, so tests sharing one stack keep their histories apart.
+    """
     end = (end or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     start = (end - dt.timedelta(weeks=weeks)).replace(hour=0, minute=0, second=0, microsecond=0)
     rng = random.Random(seed)
     glue = stack.boto3_client("glue")
     existing = {j["Name"] for page in glue.get_paginator("get_jobs").paginate() for j in page["Jobs"]}
     all_glue: list[dict] = []
-    for spec in GLUE_JOBS:
+    for spec in (replace(spec, name=prefix + spec.name) for spec in GLUE_JOBS):
         if spec.name not in existing:
             definition = {"Name": spec.name, "Role": ROLE, "GlueVersion": spec.glue_version, "Tags": spec.tags,
                           "Command": {"Name": spec.command, "ScriptLocation": f"s3://mwaa-pipelines-artifacts/jobs/{spec.name}.py"},
@@ -175,10 +178,11 @@ def seed_cost_history(stack, end: dt.datetime | None = None, weeks: int = 5, see
         if app_name not in apps:
             apps[app_name] = emr.create_application(name=app_name, releaseLabel="emr-7.12.0", type="SPARK",
                                                     architecture=architecture)["applicationId"]  # fmt: skip
-        all_emr += emr_runs(apps[app_name], name, tags, vcpu, memory, minutes, start, end, rng)
+        all_emr += emr_runs(apps[app_name], prefix + name, tags, vcpu, memory, minutes, start, end, rng)
     post_job_runs(stack.info()["moto"]["endpoint_url"], glue=all_glue, emr_serverless=all_emr)
     return {"start": start.isoformat(), "end": end.isoformat(), "glue_runs": len(all_glue), "emr_runs": len(all_emr),
-            "glue_jobs": len(GLUE_JOBS), "emr_jobs": len(EMR_JOBS)}  # fmt: skip
+            "glue_jobs": len(GLUE_JOBS), "emr_jobs": len(EMR_JOBS),
+            "run_ids": {("glue", r["Id"]) for r in all_glue} | {("emr_serverless", r["jobRunId"]) for r in all_emr}}  # fmt: skip
 
 
 def seed_demo_history(stack) -> str:

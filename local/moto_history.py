@@ -12,7 +12,12 @@ billed utilization. ``POST /_local/job-runs`` with
 adds runs to existing Glue jobs and EMR Serverless applications (a run whose Id exists
 replaces it: the same run, later), with exactly the fields given (GetJobRuns / GetJobRun / ListJobRuns then return them as AWS would). Glue runs come
 back newest first, as AWS returns them. Also kept, where moto drops it: an EMR Serverless
-application's ``architecture``. Served by the local moto server as a WSGI middleware
+application's ``architecture``.
+
+``GET /_local/ses-sent`` returns the mail SES has accepted (moto's record: id, source,
+destinations and the raw MIME of each ``SendRawEmail``), for tests of the weekly report.
+AWS keeps no readable record of sent mail; moto's own ``/moto-api/data.json`` dumps every
+model of every service and fails on some of them. Served by the local moto server as a WSGI middleware
 (:class:`RunHistory`); :func:`post_job_runs` is the client side.
 """
 
@@ -24,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 JOB_RUNS_PATH = "/_local/job-runs"
+SES_SENT_PATH = "/_local/ses-sent"
 _GLUE_TIMES = ("StartedOn", "CompletedOn", "LastModifiedOn")
 _EMR_TIMES = ("createdAt", "updatedAt", "startedAt", "endedAt", "attemptCreatedAt", "attemptUpdatedAt")
 _APPLIED = False
@@ -153,9 +159,18 @@ class RunHistory:
         self.app, self.account, self.region = app, account, region
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        from moto.core import DEFAULT_ACCOUNT_ID
+
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("PATH_INFO") == SES_SENT_PATH:
+            from moto.ses.models import ses_backends
+
+            sent = ses_backends[self.account or DEFAULT_ACCOUNT_ID][self.region].sent_messages
+            fields = ("id", "source", "destinations", "raw_data", "subject", "body")
+            reply = [{k: getattr(m, k) for k in fields if hasattr(m, k)} for m in sent]
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(reply).encode()]
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != JOB_RUNS_PATH:
             return self.app(environ, start_response)
-        from moto.core import DEFAULT_ACCOUNT_ID
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
@@ -172,6 +187,14 @@ class RunHistory:
             reply, status = {"error": f"{type(exc).__name__}: {exc}"}, "404 Not Found"
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(reply).encode()]
+
+
+def ses_sent(endpoint_url: str) -> list[dict]:
+    """Client side: the mail the local stack's SES has accepted, oldest first."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{endpoint_url}{SES_SENT_PATH}", timeout=60) as response:
+        return json.loads(response.read())
 
 
 def post_job_runs(endpoint_url: str, glue: list[dict] | None = None, emr_serverless: list[dict] | None = None) -> dict:

@@ -7,7 +7,6 @@ import datetime as dt
 import email
 import email.policy
 import json
-import urllib.request
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -15,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from local.cost_history import GLUE_JOBS, seed_cost_history
+from local.moto_history import ses_sent
 from local.seed import DATA_BUCKET, SNS_TOPIC
 from operators import cost_alerts, cost_collect, cost_report
 from spark_jobs import cost_aggregation as job
@@ -26,11 +26,12 @@ pytestmark = pytest.mark.stack
 _today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 END = _today - dt.timedelta(days=_today.weekday()) - dt.timedelta(seconds=1)
 AS_OF = END.date()
+P = "agg-"  # this module's jobs, apart from other tests' histories in the shared stack
 
 
 @pytest.fixture(scope="module")
 def ledger(stack):
-    seed_cost_history(stack, end=END, weeks=6)
+    seed_cost_history(stack, end=END, weeks=6, prefix=P)
     uri = f"s3://{DATA_BUCKET}/tests/cost-agg-{uuid.uuid4().hex[:8]}/ledger"
     glue, emr, s3 = (stack.boto3_client(s) for s in ("glue", "emr-serverless", "s3"))
     cost_collect.collect(glue, emr, s3, uri, "123456789012", now=END + dt.timedelta(hours=1),
@@ -90,8 +91,8 @@ def test_aggregates_and_violations(spark, ledger):
         assert row["failed"] == sum(r["state"] in ("FAILED", "ERROR") for r in group)
         assert row["retries"] == sum(r["attempt"] > 0 for r in group)
         assert row["duration_max_s"] == max(r["execution_s"] for r in group)
-    finance = sorted((r for k, r in weekly.items() if k[1] == "finance-close"), key=lambda r: r["week"])
-    assert finance[-1]["cost_change"] > 1.5  # three times the workers in the last week
+    last_week = AS_OF - dt.timedelta(days=6)
+    assert weekly[("glue", f"{P}finance-close", last_week)]["cost_change"] > 1.5  # three times the workers in that week
     tags = rows_of(spark, f"{output}/tag_weekly")
     for week in {r["week"] for r in runs}:
         teams = sum(t["cost"] for t in tags if t["tag_key"] == "team" and t["week"] == week)
@@ -101,12 +102,12 @@ def test_aggregates_and_violations(spark, ledger):
     keys = [v["key"] for v in found]
     assert len(keys) == len(set(keys))
     kinds = {(v["kind"], v["job_name"]) for v in found}
-    assert ("workers_over", "finance-close") in kinds  # 8 x 3 = 24 workers in the last week
-    assert ("cost_jump", "finance-close") in kinds
-    assert ("duration_over", "etl-backfill") in kinds  # its 525-minute run
+    assert ("workers_over", f"{P}finance-close") in kinds  # 8 x 3 = 24 workers in the last week
+    assert ("cost_jump", f"{P}finance-close") in kinds
+    assert ("duration_over", f"{P}etl-backfill") in kinds  # its 525-minute run
     assert ("budget", None) in kinds  # team=finance over its $1 weekly budget
     assert any(kind == "failed" for kind, _ in kinds)
-    quiet = {spec.name for spec in GLUE_JOBS if spec.tags.get("remediate") == "false"}
+    quiet = {P + spec.name for spec in GLUE_JOBS if spec.tags.get("remediate") == "false"}
     assert quiet and not quiet & {job_name for _, job_name in kinds}  # remediate=false: never alerted
     window = (AS_OF - dt.timedelta(days=6)).isoformat()
     assert all(window <= v["period"] <= AS_OF.isoformat() for v in found if v["run_id"])
@@ -154,7 +155,7 @@ def test_each_violation_is_alerted_once_through_sns(stack, spark, ledger):
     delivered = drain(sqs, queue_url)
     assert first["sent"] == len(violations) == len(delivered) > 5
     by_subject = {m["Subject"] for m in delivered}
-    assert "[cost] weekly cost jump: finance-close" in by_subject
+    assert f"[cost] weekly cost jump: {P}finance-close" in by_subject
     keys = [json.loads(m["Message"].split("\n\n", 1)[1])["key"] for m in delivered]
     assert sorted(keys) == sorted(v["key"] for v in violations)
     assert all(m["MessageAttributes"]["kind"]["Value"] in cost_alerts.TITLES for m in delivered)
@@ -177,16 +178,14 @@ def test_weekly_report_is_mailed_through_ses_and_reads_well(stack, spark, ledger
     for title in ("Most expensive jobs", "Cost by tag", "Longest runs", "Most retries", "Failures and timeouts",
                   "Runs by worker type and execution class"):  # fmt: skip
         assert f">{title}</h2>" in report.html_email
-    assert "finance-close" in report.html_email and "etl-backfill" in report.html_email
+    assert f"{P}finance-close" in report.html_email  # the most expensive job of the week
     assert report.chart_png.startswith(b"\x89PNG") and f'src="cid:{cost_report.CHART_CID}"' in report.html_email
     assert "data:image/png;base64," in report.html_file and "cid:" not in report.html_file
 
     sender = stack.info()["seed"]["ses_sender"]
     raw = cost_report.mime_message(report, sender, ["finops@example.com"])
     message_id = ses.send_raw_email(Source=sender, Destinations=["finops@example.com"], RawMessage={"Data": raw})["MessageId"]  # fmt: skip
-    with urllib.request.urlopen(f"{stack.info()['moto']['endpoint_url']}/moto-api/data.json", timeout=30) as response:
-        recorded = json.loads(response.read())["ses"]["RawMessage"]
-    sent = [m for m in recorded if m["id"] == message_id]
+    sent = [m for m in ses_sent(stack.info()["moto"]["endpoint_url"]) if m["id"] == message_id]
     assert len(sent) == 1 and set(sent[0]["destinations"]) == {"finops@example.com"}  # moto adds the To: header's
     mail = email.message_from_string(sent[0]["raw_data"], policy=email.policy.default)
     assert mail["Subject"] == report.subject
