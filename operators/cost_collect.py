@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from operators import cost_ledger
-from spark_jobs.common.cost_model import DEFAULT_RATES, emr_record, glue_record, record_cost
+from spark_jobs.common.cost_model import DEFAULT_RATES, TERMINAL_EMR_STATES, emr_record, glue_record, record_cost
 
 log = logging.getLogger(__name__)
 
 GLUE_FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR", "EXPIRED"})
-EMR_FINISHED = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 
 
 @dataclass
@@ -112,7 +111,7 @@ def collect_emr(emr, since: dt.datetime, now: dt.datetime, rates: Mapping[str, D
                 applicationId=summary["id"], createdAtAfter=since
             ):
                 for listed in run_page.get("jobRuns", []):
-                    if listed.get("state") not in EMR_FINISHED:
+                    if listed.get("state") not in TERMINAL_EMR_STATES:
                         out.still_running(_utc(listed["createdAt"]))
                         continue
                     run = emr.get_job_run(applicationId=summary["id"], jobRunId=listed["id"])["jobRun"]

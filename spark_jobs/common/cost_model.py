@@ -74,6 +74,7 @@ PYTHON_SHELL = "pythonshell"
 EMR_DEFAULT_WORKER = {"vcpu": Decimal(4), "memory_gb": Decimal(16)}
 EMR_DEFAULT_EXECUTORS = 3
 HOUR = Decimal(3600)
+TERMINAL_EMR_STATES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})  # a run in one of these has ended
 
 
 class RateError(ValueError):
@@ -235,9 +236,6 @@ def emr_record(run: Mapping[str, object], architecture: str | None = "X86_64") -
         "requested_memory_gb": memory,
         "error_message": run.get("stateDetails") if run.get("state") == "FAILED" else None,
     }  # fmt: skip
-
-
-TERMINAL_EMR_STATES = ("SUCCESS", "FAILED", "CANCELLED")
 
 
 def record_cost(rec: Mapping[str, object], rates: Mapping[str, Decimal] = DEFAULT_RATES) -> RunCost:
