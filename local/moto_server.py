@@ -4,14 +4,15 @@ Run as ``python -m local.moto_server --port N``; listens on 127.0.0.1 unless tol
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
 Extensions: Glue UpdateJob / BatchStopJobRun (``local/moto_ext.py``) and a minimal MWAA
 control plane (``local/moto_mwaa.py``); zone-state fault injection (``local/moto_faults.py``); past job runs (``local/moto_history.py``);
-and a memoized host-to-service lookup (:func:`cached_dispatcher`).
+a memoized host-to-service lookup (:func:`cached_dispatcher`) and memoized response
+serialization lookups (``local/moto_speed.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from local import moto_ext, moto_history
+from local import moto_ext, moto_history, moto_speed
 from local.moto_faults import FaultInjection
 from local.moto_history import RunHistory
 from local.moto_mwaa import MwaaMiddleware
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     moto_ext.apply()
     moto_history.apply()
+    moto_speed.apply()
     from moto.server import MotoRequestHandler
     from werkzeug.serving import run_simple
 
