@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh clone: `make demo` and `make test`.
-# Both install what is missing: system packages (PostgreSQL, docker-compose, Java, Maven),
+# Both install what is missing: system packages (PostgreSQL, docker-compose, Java, Maven, chromium),
 # the virtual environment (.venv/, Python 3.12 as on MWAA) and the Spark jars.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -18,12 +18,13 @@ VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(STATE)/jars/.fetched
 SYSTEM_STAMP := $(STATE)/.system
 
-.PHONY: help install system venv jars demo test test-fast lint stack-start stack-stop stack-env bench deploy clean distclean
+.PHONY: help install system venv jars demo test test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
 
 help:
 	@echo "make demo     start the local stack, run every DAG end to end, print a summary, stop"
 	@echo "make test     run the whole test suite (installs what is missing)"
 	@echo "make lint     ruff"
+	@echo "make ui       Airflow's UI on the local stack (http://127.0.0.1:8080; PORT=N), until Ctrl-C"
 	@echo "make bench    run the benchmarks (bench/*.py --quick), figures in bench/results/"
 	@echo "make deploy   package and upload to an MWAA environment (see README)"
 	@echo "make stack-start / stack-stop / stack-env   the local stack by hand"
@@ -31,13 +32,14 @@ help:
 
 install: system venv jars
 
-$(SYSTEM_STAMP):
+$(SYSTEM_STAMP): Makefile
 	@mkdir -p $(STATE)
 	@missing=""; \
 	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	  command -v java >/dev/null || missing="$$missing default-jre-headless"; \
 	  command -v mvn >/dev/null || missing="$$missing maven"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing system packages:$$missing"; \
 	    $(SUDO) apt-get update -qq && \
@@ -68,6 +70,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+ui: install
+	$(PY) -m local.ui $(if $(PORT),--port $(PORT))
 
 test-fast: venv
 	$(PY) -m pytest tests/unit

@@ -45,8 +45,8 @@ with DAG(
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
     params={
         "job_name": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Glue job name",
             description="Empty: the job_name of the glue_subnet_failover Variable.",
         ),
@@ -58,7 +58,12 @@ with DAG(
             description="Glue connection names; empty: from the Variable.",
         ),
         "strategy": Param(
-            "capacity", type="string", enum=["capacity", "random", "weighted", "az-spread"], title="Strategy"
+            "capacity",
+            type="string",
+            enum=["capacity", "random", "weighted", "az-spread"],
+            title="Strategy",
+            description="capacity: most free IPs; random; weighted: spreads concurrent jobs; "
+            "az-spread: least-used zone first.",
         ),
         "num_workers": Param(
             None,

@@ -43,29 +43,32 @@ with DAG(
     max_active_runs=1,
     params={
         "source_uri": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="One file",
             pattern=r"^$|^s3a?://.+\.json(\.gz)?$",
             description="s3:// URI of one file to convert; empty: discover under the prefix.",
         ),
         "source_prefix": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Source prefix",
             pattern=r"^$|^s3a?://.+",
             description="Where new files arrive; empty: the Variable, else <data>/mrf/incoming/.",
         ),
         "table_root": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Table location",
             pattern=r"^$|^s3a?://.+",
             description="Empty: the Variable, else <data>/tables/in_network_rates.",
         ),
-        "buckets": Param(16, type="integer", minimum=1, maximum=256, title="billing_code buckets"),
-        "target_file_mb": Param(128, type="integer", minimum=1, maximum=2048, title="Target Parquet file size (MB)"),
-        "reprocess": Param(False, type="boolean", title="Convert again files already converted"),
+        "buckets": Param(16, type="integer", minimum=1, maximum=256, title="billing_code buckets",
+                         description="Output folders: billing_code_bucket = crc32(billing_code) mod this."),
+        "target_file_mb": Param(128, type="integer", minimum=1, maximum=2048, title="Target Parquet file size (MB)",
+                                description="A Parquet file is closed once it reaches about this size."),
+        "reprocess": Param(False, type="boolean", title="Convert again files already converted",
+                           description="Off: files with a published output are skipped."),
     },  # fmt: skip
 ) as dag:
 

@@ -38,13 +38,18 @@ with DAG(
     params={
         "platform": platform_param(),
         "output_uri": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Output URI",
             description="s3://bucket/prefix for probe data; empty uses the pipelines_data_uri Variable.",
             pattern=r"^$|^(s3|s3a|file)://.+",
         ),
-        "require_iceberg": Param(True, type="boolean", title="Require Iceberg"),
+        "require_iceberg": Param(
+            True,
+            type="boolean",
+            title="Require Iceberg",
+            description="On: the check fails when the platform cannot write and read an Iceberg table.",
+        ),
     },
 ) as dag:
 

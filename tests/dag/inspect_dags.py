@@ -46,12 +46,17 @@ def main(folder: str) -> None:
             "owners": sorted({t.owner for t in dag.tasks}),
             "doc_md": dag.doc_md or "",
             "params": {k: dag.params.get_param(k).schema for k in dag.params.keys()},
+            "param_forms": {
+                k: {"default": dag.params.get_param(k).value, "description": dag.params.get_param(k).description}
+                for k in dag.params.keys()
+            },
             "templates": templates,
             "tasks": len(dag.tasks),
         }
     print(
         json.dumps(
-            {"import_errors": bag.import_errors, "network_attempts": attempts, "heavy_modules": heavy, "dags": dags}
+            {"import_errors": bag.import_errors, "network_attempts": attempts, "heavy_modules": heavy, "dags": dags},
+            default=str,
         )
     )
 

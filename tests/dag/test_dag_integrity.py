@@ -66,7 +66,35 @@ def test_dag_is_documented_owned_tagged_and_typed(parsed, dag_id):
     assert len(dag["doc_md"]) > 80, f"{dag_id} needs a doc_md that tells a user what it does"
     for name, schema in dag["params"].items():
         assert "type" in schema, f"{dag_id} param {name!r} has no type"
-        assert schema.get("title") or schema.get("description"), f"{dag_id} param {name!r} has no title"
+        assert schema.get("title"), f"{dag_id} param {name!r} has no title"
+        assert dag["param_forms"][name]["description"], f"{dag_id} param {name!r} has no description"
+
+
+def form_blockers(params: dict, forms: dict) -> list[str]:
+    """Fields the trigger form marks required yet leaves empty, so its Trigger button stays off.
+
+    The form requires every field whose type does not admit null, and counts "" and a
+    missing default as empty: a "leave empty to use the Variable" field must admit null.
+    """
+    blocked = []
+    for name, schema in params.items():
+        types = schema.get("type")
+        nullable = "null" in types if isinstance(types, list) else types == "null"
+        if not nullable and forms[name]["default"] in ("", None):
+            blocked.append(name)
+    return blocked
+
+
+@pytest.mark.parametrize("dag_id", dag_ids())
+def test_trigger_form_can_be_sent_with_its_defaults(parsed, dag_id):
+    dag = parsed["dags"][dag_id]
+    assert form_blockers(dag["params"], dag["param_forms"]) == []
+
+
+def test_the_form_check_catches_an_empty_required_field():
+    params = {"a": {"type": "string"}, "b": {"type": ["null", "string"]}, "c": {"type": "integer"}}
+    forms = {"a": {"default": ""}, "b": {"default": None}, "c": {"default": 3}}
+    assert form_blockers(params, forms) == ["a"]
 
 
 @pytest.mark.parametrize("dag_id", dag_ids())
