@@ -63,12 +63,28 @@ with DAG(
             pattern=r"^$|^s3a?://.+",
             description="Empty: the Variable, else <data>/tables/in_network_rates.",
         ),
-        "buckets": Param(16, type="integer", minimum=1, maximum=256, title="billing_code buckets",
-                         description="Output folders: billing_code_bucket = crc32(billing_code) mod this."),
-        "target_file_mb": Param(128, type="integer", minimum=1, maximum=2048, title="Target Parquet file size (MB)",
-                                description="A Parquet file is closed once it reaches about this size."),
-        "reprocess": Param(False, type="boolean", title="Convert again files already converted",
-                           description="Off: files with a published output are skipped."),
+        "buckets": Param(
+            16,
+            type="integer",
+            minimum=1,
+            maximum=256,
+            title="billing_code buckets",
+            description="Output folders: billing_code_bucket = crc32(billing_code) mod this.",
+        ),
+        "target_file_mb": Param(
+            128,
+            type="integer",
+            minimum=1,
+            maximum=2048,
+            title="Target Parquet file size (MB)",
+            description="A Parquet file is closed once it reaches about this size.",
+        ),
+        "reprocess": Param(
+            False,
+            type="boolean",
+            title="Convert again files already converted",
+            description="Off: files with a published output are skipped.",
+        ),
     },  # fmt: skip
 ) as dag:
 
