@@ -22,6 +22,10 @@ so tests can prove no other task rewrote the job between our UpdateJob and Start
 Fidelity fix, same module: moto's GetConnection/GetConnections leave out the
 connection's ``ConnectionType`` (AWS returns it); it is added back from what was created.
 
+EMR Serverless ``GetDashboardForJobRun`` (the provider's dashboard link asks for it when
+a task ends) is missing: added for the server, answering for a known run with a URL of the
+real dashboard's shape (nothing serves it locally), and ResourceNotFound otherwise.
+
 Redshift Data API: moto records ExecuteStatement calls but leaves every statement STARTED
 forever, so any caller that waits for completion (the provider's RedshiftDataHook) hangs.
 Here a statement is FINISHED once submitted (moto runs nothing, so nothing is pending);
@@ -152,6 +156,19 @@ def _finished_statement(original: Any) -> Any:
     return execute_statement
 
 
+DASHBOARD_PATH = "{0}/applications/(?P<applicationId>[^/]+)/jobruns/(?P<jobRunId>[^/]+)/dashboard$"
+
+
+def _dashboard_response(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    application_id, job_run_id = self._get_param("applicationId"), self._get_param("jobRunId")
+    self.emrserverless_backend.get_job_run(application_id=application_id, job_run_id=job_run_id)  # or not found
+    region = self.emrserverless_backend.region_name
+    url = f"https://{application_id}.dashboard.emr-serverless.{region}.amazonaws.com/?runId={job_run_id}"
+    return ActionResult({"url": url})
+
+
 def apply() -> None:
     """Install the extensions into moto's Glue backend and response classes."""
     global _APPLIED
@@ -166,6 +183,11 @@ def apply() -> None:
     GlueResponse.delete_connection = _delete_connection_response  # type: ignore[attr-defined]
     FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
     FakeJob.start_job_run = _recording_start_job_run(FakeJob.start_job_run)  # type: ignore[method-assign]
+    from moto.emrserverless import urls as emr_serverless_urls
+    from moto.emrserverless.responses import EMRServerlessResponse
+
+    EMRServerlessResponse.get_dashboard_for_job_run = _dashboard_response  # type: ignore[attr-defined]
+    emr_serverless_urls.url_paths[DASHBOARD_PATH] = EMRServerlessResponse.dispatch
     from moto.redshiftdata.models import RedshiftDataAPIServiceBackend
 
     RedshiftDataAPIServiceBackend.execute_statement = _finished_statement(  # type: ignore[method-assign]

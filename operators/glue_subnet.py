@@ -230,6 +230,7 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
                 self.log.info(
                     "Dry run: would start %s on %s; nothing started", self.job_name, ranking.chosen.connection
                 )
+                self._persist_links(context, ranking, ranking.chosen.connection, None)
                 return {"dry_run": True, "chosen": ranking.chosen.connection, "ranking": ranking.as_dict()}
             ours = [r for r in history.active_runs if (r.get("Arguments") or {}).get(TASK_ARG) == marker]
             if ours:
@@ -254,7 +255,29 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
                 )
         ti.xcom_push(key="glue_job_run_id", value=self._job_run_id)
         ti.xcom_push(key="chosen_connection", value=chosen)
+        self._persist_links(context, ranking, chosen, self._job_run_id)
         return self._wait(context)
+
+    @property
+    def operator_extra_links(self):
+        """The Glue job run and the chosen subnet in the AWS console (imported when first asked:
+        DAG files stay light to parse)."""
+        from operators.links import ChosenSubnetLink, GlueJobRunDetailsLink
+
+        return (GlueJobRunDetailsLink(), ChosenSubnetLink())
+
+    def _persist_links(self, context: Any, ranking: Ranking, chosen: str, job_run_id: str | None) -> None:
+        """What the UI's links are built from when the task ends (the provider's way: XCom)."""
+        from operators.links import ChosenSubnetLink, GlueJobRunDetailsLink
+
+        where = {"region_name": self.hook.conn_region_name, "aws_partition": self.hook.conn_partition}
+        subnets = {v.connection: v.subnet_id for v in (*ranking.ordered, *ranking.rejected)}
+        if subnets.get(chosen):
+            ChosenSubnetLink.persist(context=context, operator=self, subnet_id=subnets[chosen], **where)
+        if job_run_id:
+            GlueJobRunDetailsLink.persist(
+                context=context, operator=self, job_name=self.job_name, job_run_id=job_run_id, **where
+            )
 
     def _start(self, job: dict[str, Any], ranking: Ranking, chosen: str, marker: str) -> str:
         arguments = {**(self.script_args or {}), CONNECTION_ARG: chosen, TASK_ARG: marker}

@@ -84,6 +84,15 @@ class SparkScriptOperator(BaseOperator):
     template_fields_renderers = {"script_args": "json", "spark_conf": "json"}
     ui_color = "#f6e7c8"
 
+    @property
+    def operator_extra_links(self):
+        """The Glue job run or the EMR Serverless dashboard of the run, whichever platform ran it
+        (the delegate operator stores what they need; imported when first asked, so DAG files
+        stay light to parse)."""
+        from operators.links import EmrServerlessDashboardLink, GlueJobRunDetailsLink
+
+        return (GlueJobRunDetailsLink(), EmrServerlessDashboardLink())
+
     def __init__(
         self,
         *,
@@ -277,6 +286,7 @@ class SparkScriptOperator(BaseOperator):
             waiter_max_attempts=self.waiter_max_attempts,
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
+            enable_application_ui_links=True,  # stores what the dashboard link needs (off by default)
         )
 
     def _run_local(self, settings: SparkPlatformSettings, args: list[str]) -> dict[str, Any]:

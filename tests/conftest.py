@@ -65,7 +65,8 @@ class AirflowRunner:
             args += ["--conf", json.dumps(conf)]
         return self.run(*args, timeout=timeout)
 
-    def xcom_keys(self, dag_id: str, task_id: str) -> set[str]:
+    def xcoms(self, dag_id: str, task_id: str) -> dict:
+        """The XComs of ``task_id`` in the DAG's latest run, key -> value (JSON-decoded)."""
         import sqlite3
 
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
@@ -73,9 +74,13 @@ class AirflowRunner:
                 "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
             ).fetchone()[0]
             rows = conn.execute(
-                "SELECT key FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ?", (dag_id, run_id, task_id)
+                "SELECT key, value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ?",
+                (dag_id, run_id, task_id),
             ).fetchall()
-        return {r[0] for r in rows}
+        return {key: json.loads(value) if isinstance(value, str | bytes) else value for key, value in rows}
+
+    def xcom_keys(self, dag_id: str, task_id: str) -> set[str]:
+        return set(self.xcoms(dag_id, task_id))
 
     def task_states(self, dag_id: str) -> dict[str, str]:
         from local.demo import latest_run

@@ -78,6 +78,9 @@ def test_dry_run_with_avoided_zone_starts_nothing(stack, airflow_runner, job):
     assert our_runs(stack, job) == []
     connections = stack.boto3_client("glue").get_job(JobName=job)["Job"]["Connections"]["Connections"]
     assert connections == ["glue-net-c1", "warehouse-jdbc"], "a dry run changes nothing"
+    links = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")
+    assert links["_link_ChosenSubnetLink"].endswith(f"#SubnetDetails:subnetId={subnet_of(stack, 'glue-net-b1')}")
+    assert links["_link_GlueJobRunDetailsLink"] == "", "no run, no run link"
 
 
 def test_run_writes_ranked_connections_and_keeps_unmanaged(stack, airflow_runner, job):
@@ -89,9 +92,21 @@ def test_run_writes_ranked_connections_and_keeps_unmanaged(stack, airflow_runner
     assert connections == [*HEALTHY, "warehouse-jdbc"]
     (run,) = our_runs(stack, job)
     assert run["Arguments"][CONNECTION_ARG] == "glue-net-a1"
-    assert {"subnet_ranking", "chosen_connection", "glue_job_run_id"} <= airflow_runner.xcom_keys(
-        "glue_subnet_failover", "start_on_healthiest_subnet"
+    xcoms = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")
+    assert {"subnet_ranking", "chosen_connection", "glue_job_run_id"} <= set(xcoms)
+    # The UI's extra links, stored by the worker when the task ended.
+    subnet = subnet_of(stack, "glue-net-a1")
+    assert xcoms["_link_ChosenSubnetLink"] == (
+        f"https://console.aws.amazon.com/vpcconsole/home?region=us-east-1#SubnetDetails:subnetId={subnet}"
     )
+    assert xcoms["_link_GlueJobRunDetailsLink"] == (
+        f"https://console.aws.amazon.com/gluestudio/home?region=us-east-1#/job/{job}/run/{run['Id']}"
+    )
+
+
+def subnet_of(stack, connection: str) -> str:
+    glue = stack.boto3_client("glue")
+    return glue.get_connection(Name=connection)["Connection"]["PhysicalConnectionRequirements"]["SubnetId"]
 
 
 @pytest.mark.slow

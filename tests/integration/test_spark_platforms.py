@@ -50,7 +50,13 @@ def test_glue(stack, matrix):
     runs = glue.get_job_runs(JobName="mwaa-pipelines-platform_check")["JobRuns"]
     assert any(r["Arguments"].get("--output") == output for r in runs)
     # The wait went through a trigger (deferrable) and came back to our operator.
-    assert {"spark_platform_delegate", "glue_job_run_id"} <= matrix.xcom_keys(DAG_ID, "run_script")
+    xcoms = matrix.xcoms(DAG_ID, "run_script")
+    assert {"spark_platform_delegate", "glue_job_run_id"} <= set(xcoms)
+    # The UI's extra link, stored by the worker when the task ended.
+    assert xcoms["_link_GlueJobRunDetailsLink"] == (
+        "https://console.aws.amazon.com/gluestudio/home?region=us-east-1"
+        f"#/job/mwaa-pipelines-platform_check/run/{xcoms['glue_job_run_id']}"
+    )
 
 
 def test_emr_serverless(stack, matrix):
@@ -69,7 +75,11 @@ def test_emr_serverless(stack, matrix):
     assert (
         "spark.mwaa_pipelines.platform=emr_serverless" in mine[0]["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
     )
-    assert "spark_platform_delegate" in matrix.xcom_keys(DAG_ID, "run_script")
+    xcoms = matrix.xcoms(DAG_ID, "run_script")
+    assert "spark_platform_delegate" in xcoms
+    # The UI's extra link: the run's dashboard URL, asked of EMR Serverless when the task ended.
+    dashboard = emr.get_dashboard_for_job_run(applicationId=app, jobRunId=mine[0]["jobRunId"])["url"]
+    assert xcoms["_link_EmrServerlessDashboardLink"] == dashboard
 
 
 def test_platform_from_variable(stack, matrix):

@@ -144,6 +144,11 @@ def test_dry_run_triggered_from_the_form_reports_its_choice(page, airflow, reque
     log = page.locator("body").inner_text()
     shot(page, request, "task-log")
     assert "zone us-east-1a is on the avoid list" in log  # the ranking table, with reasons
+    page.goto(f"{task_url}/details")  # the task's extra links are listed there
+    subnet_link = page.get_by_role("link", name="Chosen subnet")
+    subnet_link.wait_for()
+    subnet_href = subnet_link.get_attribute("href")
+    shot(page, request, "extra-links")
 
     page.goto(f"{task_url}/xcom")
     page.get_by_role("cell", name="return_value").wait_for()
@@ -160,6 +165,7 @@ def test_dry_run_triggered_from_the_form_reports_its_choice(page, airflow, reque
     glue = airflow.stack.boto3_client("glue")
     requirements = glue.get_connection(Name=chosen)["Connection"]["PhysicalConnectionRequirements"]
     assert requirements["AvailabilityZone"] != "us-east-1a"
+    assert subnet_href.endswith(f"#SubnetDetails:subnetId={requirements['SubnetId']}")
     started = [r for r in glue.get_job_runs(JobName=job)["JobRuns"] if CONNECTION_ARG in (r.get("Arguments") or {})]
     assert started == [], "a dry run starts nothing"
 
