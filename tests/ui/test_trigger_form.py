@@ -1,23 +1,33 @@
 """The Airflow UI of ``make ui``, driven in a real browser (Debian's chromium, headless).
 
-One Airflow (API server, scheduler, DAG processor, triggerer) on a stack of its own for the
-module. Each step leaves a screenshot under ``.state/artifacts/ui/``.
+One ``python -m local.ui`` (what ``make ui`` runs: API server, scheduler, DAG processor,
+triggerer) on a stack of its own for the module, read for its URL and login as a user
+would, and stopped with Ctrl-C at the end (checked: nothing left running). Each step leaves
+a screenshot under ``.state/artifacts/ui/``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from local import postgres
-from local.paths import STATE, TMP
+from local.paths import ROOT, STATE, TMP
 from local.stack import Stack
-from local.ui import Airflow, free_port
+from local.ui import READY_TIMEOUT_S, STOP_TIMEOUT_S, free_port
 from operators.subnet_health import CONNECTION_ARG
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -34,26 +44,90 @@ CHROMIUM_FLAGS = [
 ]
 RUN_TIMEOUT_S = 300
 STEPS = pytest.StashKey[list]()
+READY = re.compile(r"Airflow is ready: (\S+)\s+login: (\S+) / (\S+)")
+
+
+@dataclass
+class Ui:
+    """A running ``python -m local.ui``: what it printed, and its stack."""
+
+    url: str
+    user: str
+    password: str
+    stack: Stack
+    output: list[str]
+
+
+def _read_until_ready(process: subprocess.Popen, lines: list[str], timeout: float) -> re.Match | None:
+    """Collect the command's output (in a thread) until its ready banner, or ``timeout``."""
+    ready: list[re.Match] = []
+
+    def read():
+        for line in process.stdout:
+            lines.append(line)
+            if not ready and (m := READY.search("".join(lines[-3:]))):
+                ready.append(m)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not ready and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(1)
+    return ready[0] if ready else None
 
 
 @pytest.fixture(scope="module")
 def airflow():
+    """``make ui``'s command on a stack folder of its own; stopped with Ctrl-C (SIGINT) at the end,
+    which must stop every Airflow service and the stack."""
     home = TMP / f"ui-{uuid.uuid4().hex[:6]}"
-    stack = Stack(home)
-    stack.start()
-    service = None
+    command = [sys.executable, "-m", "local.ui", "--port", str(free_port()), "--home", str(home)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    lines: list[str] = []
     try:
-        service = Airflow(stack, free_port())
-        service.start()
-        if not service.wait_ready():
-            tails = {name: service.log(name).read_text()[-2000:] for name in ("api-server", "scheduler")}
-            pytest.fail(f"Airflow did not become healthy (exited: {service.exited()}): {tails}")
-        yield service
+        ready = _read_until_ready(process, lines, READY_TIMEOUT_S)
+        assert ready, f"make ui did not become ready: {''.join(lines)[-3000:]}"
+        url, user, password = ready.groups()
+        yield Ui(url, user, password, Stack(home), lines)
+        pids = _airflow_pids(home)
+        assert len(pids) >= 4, "the four Airflow services run with this stack's environment"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(STOP_TIMEOUT_S) == 0, "".join(lines)[-3000:]
+        assert "stopped" in "".join(lines[-5:])
+        time.sleep(1)
+        assert [p for p in pids if _alive(p)] == [], "Ctrl-C left Airflow services running"
+        assert not Stack(home).info() or not _alive(Stack(home).info()["moto"]["pid"]), "the stack is still up"
     finally:
-        if service is not None:
-            service.stop()
-        stack.clean()
+        if process.poll() is None:
+            process.kill()
+        for pid in _airflow_pids(home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        Stack(home).clean()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _airflow_pids(home) -> list[int]:
+    """Processes whose environment points at this stack folder (Airflow's services and tasks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(os.getpid()):
+            with contextlib.suppress(OSError):
+                if str(home).encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):
+        return (Path("/proc") / str(pid) / "stat").read_text().split()[2] != "Z"
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +175,7 @@ def open_trigger_form(page, airflow, request):
 
 
 def dag_runs(airflow) -> int:
-    port = airflow.stack.info()["postgres"]["port"]
+    port = airflow.stack.info()["postgres"]["port"]  # make ui keeps Airflow's metadata there
     return int(postgres.psql(port, f"SELECT count(*) FROM dag_run WHERE dag_id = '{DAG}'", db="airflow"))
 
 
@@ -121,7 +195,7 @@ def wait_for_state(page, run_id: str, timeout: float = RUN_TIMEOUT_S) -> str:
 
 
 def test_dry_run_triggered_from_the_form_reports_its_choice(page, airflow, request):
-    job = json.loads(airflow.env["AIRFLOW_VAR_GLUE_SUBNET_FAILOVER"])["job_name"]  # the form's fallback
+    job = json.loads(airflow.stack.airflow_env()["AIRFLOW_VAR_GLUE_SUBNET_FAILOVER"])["job_name"]  # form fallback
     runs_before = dag_runs(airflow)
     dialog = open_trigger_form(page, airflow, request)
     dialog.locator("#element_avoid_zones").fill("us-east-1a")
