@@ -119,11 +119,15 @@ def start(port: int, data_dir: Path) -> Path:
         ]
     )
     for db in DATABASES:
-        exists = psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{db}'")
-        if not exists.strip():
-            psql(port, f"CREATE DATABASE {db}")
+        ensure_database(port, db)
     psql(port, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", db="warehouse")
     return data_dir / "log" / STATEMENT_LOG
+
+
+def ensure_database(port: int, db: str) -> None:
+    """Create database ``db`` unless the cluster has it."""
+    if not psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{db}'").strip():
+        psql(port, f"CREATE DATABASE {db}")
 
 
 def psql(port: int, sql: str, db: str = "postgres") -> str:

@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,18 +28,12 @@ from pathlib import Path
 
 from local import postgres
 from local.paths import STATE
-from local.stack import Stack
+from local.stack import Stack, free_port
 
 DEFAULT_HOME = STATE / "ui"
 USER = "admin"
 READY_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _secret(path: Path, make) -> str:
@@ -63,8 +56,7 @@ def ui_env(stack: Stack, port: int) -> dict[str, str]:
     """The stack's Airflow environment, with the metadata DB on PostgreSQL and the API on ``port``."""
     info = stack.info()
     pg_port = info["postgres"]["port"]
-    if not postgres.psql(pg_port, "SELECT 1 FROM pg_database WHERE datname = 'airflow'").strip():
-        postgres.psql(pg_port, "CREATE DATABASE airflow")
+    postgres.ensure_database(pg_port, "airflow")
     env = stack.airflow_env()
     home = Path(env["AIRFLOW_HOME"])
     url = f"http://127.0.0.1:{port}"

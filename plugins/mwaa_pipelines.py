@@ -13,8 +13,9 @@ reads it from there (the API server never imports operator code). The links show
   and ``EmrServerlessDashboardLink`` (the job run's Spark UI dashboard), which our
   operators fill the way the provider's own operators do.
 
-Plugins' folder is on ``sys.path`` in every Airflow process, which is how the operators
-import this module (``operators/links.py``).
+Airflow 3 needs no registration for such links (the serialized DAG names each link and its
+XCom key). Plugins' folder is on ``sys.path`` in every Airflow process, which is how the
+operators import this module (``operators/links.py``).
 """
 
 from __future__ import annotations
@@ -33,4 +34,3 @@ class ChosenSubnetLink(BaseAwsLink):
 
 class MwaaPipelinesPlugin(AirflowPlugin):
     name = "mwaa_pipelines"
-    operator_extra_links = [ChosenSubnetLink()]

@@ -79,9 +79,6 @@ class AirflowRunner:
             ).fetchall()
         return {key: json.loads(value) if isinstance(value, str | bytes) else value for key, value in rows}
 
-    def xcom_keys(self, dag_id: str, task_id: str) -> set[str]:
-        return set(self.xcoms(dag_id, task_id))
-
     def task_states(self, dag_id: str) -> dict[str, str]:
         from local.demo import latest_run
 

@@ -26,8 +26,8 @@ import pytest
 
 from local import postgres
 from local.paths import ROOT, STATE, TMP
-from local.stack import Stack
-from local.ui import READY_TIMEOUT_S, STOP_TIMEOUT_S, free_port
+from local.stack import Stack, free_port
+from local.ui import READY_TIMEOUT_S, STOP_TIMEOUT_S
 from operators.subnet_health import CONNECTION_ARG
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
