@@ -9,12 +9,16 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from bench.gen_mrf import write_file
 from spark_jobs import json_to_parquet as job
 from spark_jobs.common.mrf import COLUMN_NAMES
+from spark_jobs.common.mrf_arrow import PRICE_TEXT, distinct_dictionary
 from spark_jobs.common.storage import read_manifest
 from tests.unit.test_mrf_flatten import EXAMPLES, as_multiset, edge_doc, expected_rows
 
@@ -71,6 +75,34 @@ def test_generated_file_matches_an_independent_computation(tmp_path):
         ref in unresolved for item in doc["in_network"] for rate in item["negotiated_rates"]
         for ref in rate.get("provider_references", [])
     )  # fmt: skip
+
+
+def test_distinct_dictionary_keeps_every_row_over_the_distinct_values():
+    values = pa.array(["ein", None, "npi", "ein", "ein", None, "npi"])
+    indices = np.array([6, 0, 1, 3, 5, 2, 2, 4, 0], dtype=np.int32)
+    out = distinct_dictionary(indices, values)
+    assert out.to_pylist() == values.take(pa.array(indices)).to_pylist()
+    assert sorted(out.dictionary.to_pylist()) == ["ein", "npi"]
+
+
+FEW_DISTINCT = ("negotiation_arrangement", "billing_code_type", "billing_code_type_version", "tin_type", *PRICE_TEXT,
+                "additional_information")  # fmt: skip
+
+
+def test_low_cardinality_columns_stay_dictionary_encoded_in_parquet(tmp_path):
+    """A few bits per row, not the text of every row (what a dictionary per price row gave)."""
+    source = tmp_path / "gen.json.gz"
+    write_file(source, 2_000_000, seed=5, gzip=True)
+    convert([source], tmp_path / "out", "--buckets", "2", "--no-fetch-locations")
+    for path in sorted((tmp_path / "out").rglob("*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            chunks = {group.column(c).path_in_schema: group.column(c) for c in range(group.num_columns)}
+            for name in FEW_DISTINCT:
+                chunk = chunks[name]
+                assert chunk.has_dictionary_page, (path, name)
+                assert chunk.total_uncompressed_size < group.num_rows / 2 + 4096, (path, name, chunk)
 
 
 def test_location_files_are_read_and_numeric_codes_kept_as_text(tmp_path):
