@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import write_results  # noqa: E402
-from local.iceberg_tables import FragmentedTable, build_fragmented_table, lake_session  # noqa: E402
+from local.iceberg_tables import FragmentedTable, attach_lake, build_fragmented_table, unattached_lake_session  # noqa: E402
 from local.stack import running_stack  # noqa: E402
 from spark_jobs.common.iceberg_plan import compaction_reason  # noqa: E402
 from spark_jobs.common.iceberg_policy import policy_from, storage_from  # noqa: E402
@@ -113,6 +114,13 @@ def run_ours(spark, ref, policy_dict: dict) -> tuple[float, dict]:
     started = time.perf_counter()
     report = job.run(job.parse_job_args(job.build_parser(), argv), spark)
     return time.perf_counter() - started, report
+
+
+def started_session():
+    """A Spark session started while the stack starts: each takes seconds, mostly waiting."""
+    spark = unattached_lake_session("bench-iceberg-maintenance")
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 class Phases:
@@ -235,15 +243,20 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     phases = Phases()
-    with running_stack(Path(tempfile.mkdtemp(prefix="bench-iceberg-")), discard=True) as stack:
-        phases.done("stack_start")
-        spark = lake_session(stack.info(), "bench-iceberg-maintenance", STORAGE)
-        spark.sparkContext.setLogLevel("ERROR")
-        phases.done("spark_start")
+    scratch = Path(tempfile.mkdtemp(prefix="bench-iceberg-"))
+    with ThreadPoolExecutor(1, thread_name_prefix="spark-start") as pool:
+        starting = pool.submit(started_session)
         try:
-            figures = compare(spark, shape, repeat, phases)
+            with running_stack(scratch / "stack", discard=True) as stack:
+                phases.done("stack_start")
+                spark = starting.result()
+                phases.done("spark_start")
+                attach_lake(spark, stack.info(), STORAGE)
+                figures = compare(spark, shape, repeat, phases)
         finally:
-            stop_session(spark)
+            if starting.exception() is None:  # waits for it: never leave a JVM starting behind
+                stop_session(starting.result())
+            shutil.rmtree(scratch, ignore_errors=True)
     phases.done("stop")
     figures.update(shape=shape.__dict__, repeat=repeat, quick=args.quick, cpu_count=os.cpu_count(),
                    phases_s=phases.seconds, total_s=round(time.perf_counter() - started, 1))  # fmt: skip

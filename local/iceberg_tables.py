@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from local.spark_session import local_session
 from local.stack import spark_platform_config
 from operators.local_spark import s3_endpoint_conf
-from operators.spark_settings import merge_settings
+from operators.spark_settings import ICEBERG_EXTENSIONS, merge_settings
 from spark_jobs.common.iceberg_policy import StorageSettings
 
 CATALOG = "lake"
@@ -35,10 +35,46 @@ def lake_conf(info: dict, storage: StorageSettings | None = None) -> dict[str, s
     }
 
 
-def lake_session(info: dict, app: str, storage: StorageSettings | None = None, cores: int = 2):
+def _local_aws_environment() -> None:
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}.items():  # fmt: skip
         os.environ.setdefault(key, value)  # the JVM inherits these at launch
+
+
+def lake_session(info: dict, app: str, storage: StorageSettings | None = None, cores: int = 2):
+    _local_aws_environment()
     return local_session(app, cores, **lake_conf(info, storage))
+
+
+# Settings a session only takes at launch; none of them depends on where the stack listens.
+LAUNCH_CONF = {
+    "spark.sql.extensions": ICEBERG_EXTENSIONS,
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def unattached_lake_session(app: str, cores: int = 2):
+    """A session that can start while the stack is still starting; :func:`attach_lake` points it there.
+
+    A JVM takes seconds to start and warm up, about as long as the stack: starting both at
+    once saves that much of every run that needs both.
+    """
+    _local_aws_environment()
+    return local_session(app, cores, **LAUNCH_CONF)
+
+
+def attach_lake(spark, info: dict, storage: StorageSettings | None = None) -> None:
+    """Give a running session the stack's catalog and S3 endpoint (what :func:`lake_conf` sets at launch).
+
+    Catalogs are read from the session's settings on first use, and Hadoop's S3 settings are
+    runtime settings too; a launch-only setting that differs fails here, loudly.
+    """
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in lake_conf(info, storage).items():
+        if key.startswith("spark.hadoop."):
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
+        elif spark.conf.get(key, None) != value:
+            spark.conf.set(key, value)
 
 
 @dataclass(frozen=True)
@@ -54,7 +90,7 @@ class FragmentedTable:
 
 
 def build_fragmented_table(spark, table: str, shape: FragmentedTable = FragmentedTable()) -> None:
-    """Create ``table`` (replacing it) and fill it as ``shape`` says, in several commits.
+    """Create ``table`` (replacing it) and fill it as ``shape`` says: tiny files, healthy files, deletes, one commit each.
 
     ``write.distribution-mode=none`` keeps each write task's files apart, which is how
     streaming and many small batch appends fragment real tables.
@@ -81,22 +117,22 @@ def build_fragmented_table(spark, table: str, shape: FragmentedTable = Fragmente
             .writeTo(table)
             .append()
         )
-    start = rows
-    for i in range(shape.healthy_partitions):
-        n = shape.rows_per_healthy_partition
+    healthy = shape.healthy_partitions * shape.rows_per_healthy_partition
+    if healthy:
+        # One commit; one task (so one file) per partition, sorted so a task holding two writes each once.
         (
-            spark.range(start, start + n)
+            spark.range(rows, rows + healthy)
             .selectExpr(
                 "id",
-                f"CAST({shape.small_partitions + i} AS INT) AS p",
+                f"CAST({shape.small_partitions} + (id - {rows}) DIV {shape.rows_per_healthy_partition} AS INT) AS p",
                 "id * 0.25 AS amount",
                 "sha2(CAST(id AS STRING), 256) AS note",
             )  # fmt: skip
-            .coalesce(1)
+            .repartition(shape.healthy_partitions, "p")
+            .sortWithinPartitions("p")
             .writeTo(table)
             .append()
         )
-        start += n
     if shape.delete_every:
         spark.sql(f"DELETE FROM {table} WHERE p = 0 AND id % {shape.delete_every} = 0")
 

@@ -22,6 +22,7 @@ PLATFORMS = ("glue", "emr_serverless", "local")
 PLATFORM_VARIABLE = "spark_platform"
 CONFIG_VARIABLE = "spark_platform_config"
 USE_VARIABLE = "default"
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
 # Glue 5.0 / EMR 7.x run Spark 3.5 with Iceberg; these are the production defaults.
 DEFAULTS: dict[str, Any] = {
@@ -84,7 +85,7 @@ class SparkPlatformSettings:
             return {}
         prefix = f"spark.sql.catalog.{self.iceberg_catalog_name}"
         conf = {
-            "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+            "spark.sql.extensions": ICEBERG_EXTENSIONS,
             prefix: "org.apache.iceberg.spark.SparkCatalog",
         }
         conf.update({f"{prefix}.{key}": str(value) for key, value in self.iceberg_catalog.items()})

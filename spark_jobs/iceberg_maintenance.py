@@ -48,6 +48,7 @@ from spark_jobs.common.iceberg_policy import (  # noqa: E402
 from spark_jobs.common.iceberg_table import (  # noqa: E402
     IcebergRuntime,
     TableRef,
+    action_filter,
     apply_table_properties,
     configure_catalog,
     content_checksums,
@@ -156,6 +157,8 @@ class TableMaintenance:
         self.policy, self.storage, self.now, self.sample = policy, storage, now, sample
         self.report: dict = {"table": ref.full}
         self.problems: list[str] = []
+        # Row filters of the compactions run; None among them: one ran over the whole table.
+        self.compacted: list[str | None] = []
 
     def run(self, dry_run: bool) -> dict:
         started = time.monotonic()
@@ -197,6 +200,7 @@ class TableMaintenance:
     def _rewrite(self, plan: MaintenancePlan, info) -> dict:
         results: dict = {}
         for action in (a for a in plan.actions if a.kind in REWRITES):
+            self._note_compaction(action, info)
             rows = run_action(self.spark, self.runtime, self.ref, info, action)
             results[action.kind] = rows[0] if rows else {}
             log.info("%s: %s", action.kind, results[action.kind])
@@ -212,19 +216,35 @@ class TableMaintenance:
         action = plan_table_maintenance(state, self.policy, self.now).action("rewrite_data_files")
         if action is None:
             return {"skipped": "nothing left to compact"}
+        self._note_compaction(action, info)
         rows = run_action(self.spark, self.runtime, self.ref, info, action)
         return rows[0] if rows else {}
 
+    def _note_compaction(self, action, info) -> None:
+        if action.kind == "rewrite_data_files":
+            # With one partition spec, the filter selects exactly the rows of the files the
+            # compaction may rewrite; older specs' files may hold rows outside it.
+            self.compacted.append(action_filter(action, info) if info.spec_count == 1 else None)
+
     def _verify_content(self, new_snapshots: list[dict]) -> None:
+        """Same rows before and after each chain of compaction commits.
+
+        Only the compacted partitions are read when every compaction named its partitions:
+        the others' files are not touched by a rewrite confined to those, and on a large
+        table they are most of the bytes.
+        """
         checks = []
+        where = None if None in self.compacted else " OR ".join(f"({w})" for w in self.compacted) or None
         for parent, last in _compaction_chains(new_snapshots):
-            a, b = content_checksums(self.spark, [(self.ref, parent), (self.ref, last)])
-            checks.append({"parent": parent, "compacted": last, "rows": b.rows, "equal": a == b})
+            a, b = content_checksums(self.spark, [(self.ref, parent), (self.ref, last)], where)
+            checks.append({"parent": parent, "compacted": last, "rows": b.rows, "equal": a == b,
+                           "scope": where or "whole table"})  # fmt: skip
             if a != b:
                 self.problems.append(f"compaction changed the content: snapshot {parent} has {a.as_dict()}, "
                                      f"compacted snapshot {last} has {b.as_dict()}")  # fmt: skip
             else:
-                log.info("content unchanged by compaction %s -> %s: %d rows, hash %s", parent, last, b.rows, b.hash_sum)
+                log.info("content unchanged by compaction %s -> %s: %d rows, hash %s (%s)", parent, last, b.rows, b.hash_sum,
+                         where or "whole table")  # fmt: skip
         self.report["content_checks"] = checks
 
     def _verify_written(self, snapshot_ids: list[int]) -> None:

@@ -76,6 +76,7 @@ class TableInfo:
     sort_order: tuple[str, ...]
     properties: dict[str, str]
     current_snapshot_id: int | None
+    spec_count: int = 1  # partition specs the table has had: more than one, and old files may span partitions
 
 
 class IcebergRuntime:
@@ -137,6 +138,7 @@ class IcebergRuntime:
             sort_order=tuple(order),
             properties=props,
             current_snapshot_id=int(current.snapshotId()) if current is not None else None,
+            spec_count=int(table.specs().size()),
         )
 
 
@@ -219,18 +221,26 @@ def _ts(value: dt.datetime) -> str:
     return f"TIMESTAMP '{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S.%f}'"
 
 
+def action_filter(action: Action, info: TableInfo) -> str | None:
+    """The row filter that confines ``action`` to its partitions; None for the whole table.
+
+    None also when a partition's transform has no filter on its source column: the action
+    then runs over the whole table, and Iceberg's own file selection skips healthy files.
+    """
+    if not action.partitions:
+        return None
+    terms = [partition_predicate(p, info.transforms) for p in action.partitions]
+    return " OR ".join(f"({t})" for t in terms) if all(terms) else None
+
+
 def run_action(spark, runtime: IcebergRuntime, ref: TableRef, info: TableInfo, action: Action) -> list[dict]:
     """Call the Iceberg procedure for ``action``; its result rows as dicts."""
     args = [f"table => {sql_string(ref.name)}"]
-    where = None
-    if action.partitions:
-        terms = [partition_predicate(p, info.transforms) for p in action.partitions]
-        if all(terms):
-            where = " OR ".join(f"({t})" for t in terms)
-        else:
-            log.info("%s: a partition transform of %s has no source-column filter; "
-                     "running over the whole table and letting Iceberg's file selection skip healthy files",
-                     action.kind, ref.full)  # fmt: skip
+    where = action_filter(action, info)
+    if action.partitions and where is None:
+        log.info("%s: a partition transform of %s has no source-column filter; "
+                 "running over the whole table and letting Iceberg's file selection skip healthy files",
+                 action.kind, ref.full)  # fmt: skip
     if action.kind in ("rewrite_data_files", "rewrite_position_delete_files"):
         if action.kind == "rewrite_data_files":
             args.append(f"strategy => {sql_string(action.strategy or 'binpack')}")
@@ -281,19 +291,21 @@ class Checksum:
         return asdict(self)
 
 
-def content_checksums(spark, versions: list[tuple[TableRef, int | None]]) -> list[Checksum]:
+def content_checksums(spark, versions: list[tuple[TableRef, int | None]], where: str | None = None) -> list[Checksum]:
     """Row count and an order-independent hash of every row (sum and xor of xxhash64) of each
-    (table, snapshot id or None for the current one), all in one Spark job.
+    (table, snapshot id or None for the current one), all in one Spark job; only the rows
+    ``where`` selects when given (Iceberg then reads only the files that can hold them).
 
     One job rather than one per version: the scans of small files overlap, which is most of
     the cost when the version being checked is the fragmented one.
     """
     parts = []
+    condition = f" WHERE {where}" if where else ""
     for i, (ref, snapshot_id) in enumerate(versions):
         version = f" VERSION AS OF {int(snapshot_id)}" if snapshot_id is not None else ""
         parts.append(
             f"SELECT {i} AS i, count(*) AS n, CAST(sum(CAST(xxhash64(*) AS DECIMAL(38, 0))) AS STRING) AS s, "
-            f"bit_xor(xxhash64(*)) AS x FROM {ref.sql}{version}"
+            f"bit_xor(xxhash64(*)) AS x FROM {ref.sql}{version}{condition}"
         )
     rows = {r.i: r for r in spark.sql(" UNION ALL ".join(parts)).collect()}
     return [Checksum(int(rows[i].n), str(rows[i].s or "0"), int(rows[i].x or 0)) for i in range(len(versions))]

@@ -109,6 +109,10 @@ def test_compacts_only_unhealthy_partitions_tags_everything_and_deletes_nothing(
     assert all(len(after_files[p]) == 1 and not (after_files[p] & before_files[p]) for p in range(3))
     assert t["before"]["small_files"] > t["after"]["small_files"] and t["bytes_rewritten"] > 0
     assert t["content_checks"] and all(c["equal"] for c in t["content_checks"])
+    # The check read the compacted partitions' rows, and only those.
+    compacted_rows = sum(1 for r in before_rows if r[1] in (0, 1, 2))
+    assert [c["rows"] for c in t["content_checks"]] == [compacted_rows] * len(t["content_checks"])
+    assert all(f"`p` = {p}" in c["scope"] for p in range(3) for c in t["content_checks"])
 
     # S3: nothing disappeared; everything still referenced carries the write tags (the files
     # written before the run too: the session's catalog had the same policy); everything
