@@ -50,8 +50,8 @@ SCAN = "SELECT p, count(*) AS n, sum(amount) AS total, max(length(note)) AS long
 
 def shape_for(quick: bool) -> FragmentedTable:
     if quick:
-        return FragmentedTable(small_partitions=4, files_per_small_partition=40, rows_per_small_partition=2_000,
-                               healthy_partitions=4, rows_per_healthy_partition=40_000)  # fmt: skip
+        return FragmentedTable(small_partitions=3, files_per_small_partition=40, rows_per_small_partition=2_000,
+                               healthy_partitions=3, rows_per_healthy_partition=40_000)  # fmt: skip
     return FragmentedTable(small_partitions=8, files_per_small_partition=100, rows_per_small_partition=20_000,
                            healthy_partitions=8, rows_per_healthy_partition=300_000)  # fmt: skip
 
