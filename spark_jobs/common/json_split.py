@@ -118,8 +118,10 @@ class JsonSplitter:
                     escaped.add(p + 1)
             s.escape_next = len(block) in escaped
             if escaped:
-                escaped_arr = np.fromiter(escaped, dtype=np.int64)
-                escaped_quotes = np.isin(pos, escaped_arr)
+                # a mask over the block: one lookup per event instead of a sort (np.isin)
+                marks = np.zeros(len(block) + 1, dtype=bool)
+                marks[np.fromiter(escaped, dtype=np.int64, count=len(escaped))] = True
+                escaped_quotes = marks[pos]
         quote = kind == 2
         if escaped_quotes is not None:
             quote &= ~escaped_quotes
@@ -210,10 +212,9 @@ class JsonSplitter:
         seps = pos[sel]
         if len(seps):
             seg = bytearray(block[start:stop])
-            rel = (seps - start).tolist()
-            for r in rel:
-                seg[r] = 0x0A
-            last = rel[-1]
+            rel = seps - start
+            np.frombuffer(seg, dtype=np.uint8)[rel] = 0x0A  # a writable view: the separators become newlines
+            last = int(rel[-1])
             head = s.pending + seg[:last]
             complete = len(rel)
             self._emit(bytes(head), complete)
