@@ -52,7 +52,10 @@ class Options:
     buckets: int = 16
     target_file_bytes: int = 128 << 20
     batch_bytes: int = 16 << 20
-    block_bytes: int = 16 << 20
+    # The splitter's scan makes several arrays as long as a block's structural characters:
+    # with 8 MB blocks a 1 GB file peaks at about 650 MB of RSS, against about 870 MB with
+    # 16 MB blocks, at the same speed.
+    block_bytes: int = 8 << 20
     compression: str = "zstd"
     progress_seconds: float = 10.0
     fetch_locations: bool = True
@@ -259,7 +262,8 @@ class Converter:
         self._spill = None
         self._location_cache: dict[str, list | None] = {}
         self._failed_hosts: set[str] = set()
-        self._write_queue: queue.Queue = queue.Queue(maxsize=32)
+        # one batch of bucket parts: the main thread parses the next batch while these are written
+        self._write_queue: queue.Queue = queue.Queue(maxsize=max(options.buckets, 1))
         self._write_error: BaseException | None = None
         self._writer_thread = threading.Thread(target=self._write_loop, name="mrf-writer", daemon=True)
 
