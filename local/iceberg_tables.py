@@ -19,6 +19,12 @@ from operators.spark_settings import ICEBERG_EXTENSIONS, merge_settings
 from spark_jobs.common.iceberg_policy import StorageSettings
 
 CATALOG = "lake"
+# Settings a session only takes at launch; none of them depends on where the stack listens.
+LAUNCH_CONF = {
+    "spark.sql.extensions": ICEBERG_EXTENSIONS,
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+}
 
 
 def lake_conf(info: dict, storage: StorageSettings | None = None) -> dict[str, str]:
@@ -30,8 +36,7 @@ def lake_conf(info: dict, storage: StorageSettings | None = None) -> dict[str, s
     return {
         **s3_endpoint_conf(info["moto"]["endpoint_url"], "us-east-1", settings.iceberg_catalog_name),
         **settings.iceberg_spark_conf(),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.ui.showConsoleProgress": "false",
+        **LAUNCH_CONF,
     }
 
 
@@ -43,14 +48,6 @@ def _local_aws_environment() -> None:
 def lake_session(info: dict, app: str, storage: StorageSettings | None = None, cores: int = 2):
     _local_aws_environment()
     return local_session(app, cores, **lake_conf(info, storage))
-
-
-# Settings a session only takes at launch; none of them depends on where the stack listens.
-LAUNCH_CONF = {
-    "spark.sql.extensions": ICEBERG_EXTENSIONS,
-    "spark.sql.session.timeZone": "UTC",
-    "spark.ui.showConsoleProgress": "false",
-}
 
 
 def unattached_lake_session(app: str, cores: int = 2):

@@ -235,14 +235,11 @@ def distinct_dictionary(indices: np.ndarray, values: pa.Array) -> pa.DictionaryA
     becomes a null index.
     """
     encoded = pc.dictionary_encode(values)  # first-seen order; a null value gets a null index
-    codes = encoded.indices
-    if codes.null_count:
-        valid = np.asarray(codes.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        filled = pc.fill_null(codes, 0).to_numpy().astype(np.int32, copy=False)
-        return pa.DictionaryArray.from_arrays(pa.array(filled[indices], mask=~valid[indices]), encoded.dictionary)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(codes.to_numpy().astype(np.int32, copy=False)[indices]), encoded.dictionary
-    )
+    codes = pc.fill_null(encoded.indices, 0).to_numpy().astype(np.int32, copy=False)[indices]
+    mask = None
+    if encoded.indices.null_count:
+        mask = ~np.asarray(encoded.indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)[indices]
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask), encoded.dictionary)
 
 
 def flatten_items(items: pa.Table, refs: ReferenceIndex) -> FlatBatch:
