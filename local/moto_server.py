@@ -4,8 +4,8 @@ Run as ``python -m local.moto_server --port N``; listens on 127.0.0.1 unless tol
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
 Extensions: Glue UpdateJob / BatchStopJobRun (``local/moto_ext.py``) and a minimal MWAA
 control plane (``local/moto_mwaa.py``); zone-state fault injection (``local/moto_faults.py``); past job runs (``local/moto_history.py``);
-a memoized host-to-service lookup (:func:`cached_dispatcher`) and memoized response
-serialization lookups (``local/moto_speed.py``).
+a memoized host-to-service lookup (:func:`cached_dispatcher`), memoized response
+serialization lookups (``local/moto_speed.py``) and HTTP keep-alive (``local/moto_keepalive.py``).
 """
 
 from __future__ import annotations
@@ -49,11 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     moto_ext.apply()
     moto_history.apply()
     moto_speed.apply()
-    from moto.server import MotoRequestHandler
     from werkzeug.serving import run_simple
 
+    from local.moto_keepalive import KeepAliveRequestHandler
+
     app = RunHistory(FaultInjection(MwaaMiddleware(cached_dispatcher())))
-    run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    run_simple(args.host, args.port, app, threaded=True, request_handler=KeepAliveRequestHandler)
 
 
 if __name__ == "__main__":
