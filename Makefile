@@ -16,9 +16,10 @@ export PATH := $(VENV)/bin:$(PATH)
 
 VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(STATE)/jars/.fetched
+CDS_STAMP := $(STATE)/jars/.class-archive
 SYSTEM_STAMP := $(STATE)/.system
 
-.PHONY: help install system venv jars demo test test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
+.PHONY: help install system venv jars class-archive demo test test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
 
 help:
 	@echo "make demo     start the local stack, run every DAG end to end, print a summary, stop"
@@ -30,7 +31,7 @@ help:
 	@echo "make stack-start / stack-stop / stack-env   the local stack by hand"
 	@echo "make clean    remove .state/ (servers' data, Airflow home, jars)"
 
-install: system venv jars
+install: system venv jars class-archive
 
 $(SYSTEM_STAMP): Makefile
 	@mkdir -p $(STATE)
@@ -64,6 +65,13 @@ $(JARS_STAMP): local/jars/pom.xml | $(SYSTEM_STAMP)
 	mvn -q -f local/jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(STATE)/jars
 	@touch $@
 jars: $(JARS_STAMP)
+
+# A JVM class archive of Spark and Iceberg (local/spark_cds.py): local Spark starts faster.
+# Only an optimisation, so a failure to dump it is reported and the install goes on.
+$(CDS_STAMP): $(JARS_STAMP) $(VENV_STAMP)
+	$(PY) -m local.spark_cds || echo "class archive not dumped: local Spark starts without it"
+	@touch $@
+class-archive: $(CDS_STAMP)
 
 demo: install
 	$(PY) -m local.demo

@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from local.paths import JARS
+from operators.local_spark import class_sharing_options
 
 
 def local_session(app: str, cores: int = 2, **conf: str):
@@ -33,6 +34,12 @@ def local_session(app: str, cores: int = 2, **conf: str):
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", str(cores * 2))
     )
+    sharing = class_sharing_options(JARS)
+    if sharing:
+        conf = {
+            **conf,
+            "spark.driver.extraJavaOptions": f"{conf.get('spark.driver.extraJavaOptions', '')} {sharing}".strip(),
+        }
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -9,6 +9,8 @@ import pytest
 from operators.local_spark import (
     LocalSparkError,
     LocalSparkRun,
+    class_archive_path,
+    class_sharing_options,
     prepare_local_run,
     s3_endpoint_conf,
     spark_submit_command,
@@ -80,3 +82,16 @@ def test_kill_stops_the_whole_process_group(tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child)
+
+
+def test_class_archive_is_named_for_its_jars_and_used_only_when_present(tmp_path):
+    jar = tmp_path / "a.jar"
+    jar.write_bytes(b"one")
+    first = class_archive_path(tmp_path)
+    assert class_sharing_options(tmp_path) == ""  # nothing dumped yet: the JVM starts as usual
+    first.parent.mkdir()
+    first.write_bytes(b"archive")
+    assert f"-XX:SharedArchiveFile={first}" in class_sharing_options(tmp_path)
+    jar.write_bytes(b"changed")  # a different jar: the old archive no longer applies
+    assert class_archive_path(tmp_path) != first
+    assert class_sharing_options(tmp_path) == ""
