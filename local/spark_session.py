@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from local.paths import JARS
-from operators.local_spark import class_sharing_options
+from operators.local_spark import local_java_options
 
 
 def local_session(app: str, cores: int = 2, **conf: str):
@@ -34,12 +34,8 @@ def local_session(app: str, cores: int = 2, **conf: str):
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", str(cores * 2))
     )
-    sharing = class_sharing_options(JARS)
-    if sharing:
-        conf = {
-            **conf,
-            "spark.driver.extraJavaOptions": f"{conf.get('spark.driver.extraJavaOptions', '')} {sharing}".strip(),
-        }
+    java_options = f"{conf.get('spark.driver.extraJavaOptions', '')} {local_java_options(JARS)}".strip()
+    conf = {**conf, "spark.driver.extraJavaOptions": java_options}
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -73,6 +73,17 @@ def class_sharing_options(jars_dir: Path) -> str:
     return f"-XX:SharedArchiveFile={archive} -Xlog:cds=off -Xlog:cds+dynamic=off" if archive.is_file() else ""
 
 
+def local_java_options(jars_dir: Path) -> str:
+    """JVM options for a local Spark driver: serial garbage collection, and the class archive if any.
+
+    A local Spark's heap is small and its machine has few cores, where G1's concurrent
+    threads compete with the tasks for CPU. The serial collector costs less: four alternating
+    runs of the Iceberg benchmark's ``--quick`` on 2 cores took 47.0 s (77.7 s of CPU) on
+    average against 49.0 s (84.3 s) with G1.
+    """
+    return f"-XX:+UseSerialGC {class_sharing_options(jars_dir)}".strip()
+
+
 def s3_endpoint_conf(endpoint_url: str | None, region: str | None, catalog_name: str | None) -> dict[str, str]:
     """Spark properties that point s3a (and s3:// through s3a) and Iceberg's S3FileIO at an endpoint."""
     conf = {
@@ -179,7 +190,7 @@ def prepare_local_run(
     archive = workdir / JOBS_ARCHIVE
     archive.write_bytes(jobs_archive(scripts_dir))
     (workdir / "log4j2.properties").write_text(LOG4J_QUIET)
-    java_options = f"-Dlog4j2.configurationFile=file:{workdir / 'log4j2.properties'} {class_sharing_options(jars_dir)}"
+    java_options = f"-Dlog4j2.configurationFile=file:{workdir / 'log4j2.properties'} {local_java_options(jars_dir)}"
     full_conf = {
         "spark.driver.extraJavaOptions": java_options.strip(),
         "spark.ui.enabled": "false",
