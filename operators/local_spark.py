@@ -66,7 +66,8 @@ def class_sharing_options(jars_dir: Path) -> str:
     """JVM options that map the class archive ``python -m local.spark_cds`` dumped, if there is one.
 
     Starting Spark with Iceberg loads and verifies some 15,000 classes, and on a two-core
-    laptop that is a third of a short job's CPU; mapped from an archive they come ready.
+    laptop that is about a quarter of a short job's CPU (24 s against 17 s with the archive, for
+    a session writing, compacting and scanning a small Iceberg table); mapped, they come ready.
     Without an archive (or with a stale one) the JVM simply loads classes the usual way.
     """
     archive = class_archive_path(jars_dir)
