@@ -1,7 +1,7 @@
 """Dump the JVM class archive that local Spark sessions and spark-submit runs start from.
 
-``make jars`` runs this once after fetching the jars (``python -m local.spark_cds``). A
-short Spark session touches what the local pipelines use (Spark SQL, Parquet, JSON, and
+``make install`` runs this once after fetching the jars (its ``class-archive`` step). A short
+Spark session touches what the local pipelines use (Spark SQL, Parquet, JSON, and
 Iceberg's writes, row-level deletes, procedures and metadata tables on a local table) and
 the JVM writes every class it loaded to the archive when it exits
 (``-XX:ArchiveClassesAtExit``). Later JVMs map the archive instead of loading and verifying
@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from local.iceberg_tables import ICEBERG_EXTENSIONS
+from local.iceberg_tables import LAUNCH_CONF
 from local.paths import JARS
 from local.spark_session import local_session, stop_session
-from operators.local_spark import class_archive_path
+from operators.local_spark import CDS_QUIET, class_archive_path
 
 log = logging.getLogger("spark_cds")
 
@@ -69,12 +69,11 @@ def dump(jars: Path = JARS) -> Path:
         spark = local_session(
             "class-archive",
             **{
-                "spark.driver.extraJavaOptions": f"-XX:ArchiveClassesAtExit={partial} -Xlog:cds=off -Xlog:cds+dynamic=off",
-                "spark.sql.extensions": ICEBERG_EXTENSIONS,
+                **LAUNCH_CONF,
+                "spark.driver.extraJavaOptions": f"-XX:ArchiveClassesAtExit={partial} {CDS_QUIET}",
                 "spark.sql.catalog.cds": "org.apache.iceberg.spark.SparkCatalog",
                 "spark.sql.catalog.cds.type": "hadoop",
                 "spark.sql.catalog.cds.warehouse": str(Path(tmp) / "warehouse"),
-                "spark.ui.showConsoleProgress": "false",
             },
         )
         try:

@@ -43,6 +43,10 @@ def default_jars_dir() -> Path:
     return Path(os.environ.get("SPARK_JARS_DIR", PROJECT_ROOT / ".state" / "jars"))
 
 
+# The JVM's class-archive messages (classes it skips while dumping, say) are noise in job logs.
+CDS_QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
 def class_archive_path(jars_dir: Path) -> Path:
     """Where the JVM class archive for this Java, this pyspark and these jars lives.
 
@@ -71,7 +75,7 @@ def class_sharing_options(jars_dir: Path) -> str:
     Without an archive (or with a stale one) the JVM simply loads classes the usual way.
     """
     archive = class_archive_path(jars_dir)
-    return f"-XX:SharedArchiveFile={archive} -Xlog:cds=off -Xlog:cds+dynamic=off" if archive.is_file() else ""
+    return f"-XX:SharedArchiveFile={archive} {CDS_QUIET}" if archive.is_file() else ""
 
 
 def local_java_options(jars_dir: Path) -> str:
