@@ -18,8 +18,10 @@ VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(STATE)/jars/.fetched
 CDS_STAMP := $(STATE)/jars/.class-archive
 SYSTEM_STAMP := $(STATE)/.system
+NATIVE_SRC := spark_jobs/common/native/mrf_native.c
+NATIVE_LIB := spark_jobs/common/native/libmrf_native.so
 
-.PHONY: help install system venv jars class-archive demo test test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
+.PHONY: help install system venv native jars class-archive demo test test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
 
 help:
 	@echo "make demo     start the local stack, run every DAG end to end, print a summary, stop"
@@ -31,7 +33,7 @@ help:
 	@echo "make stack-start / stack-stop / stack-env   the local stack by hand"
 	@echo "make clean    remove .state/ (servers' data, Airflow home, jars)"
 
-install: system venv jars class-archive
+install: system venv native jars class-archive
 
 $(SYSTEM_STAMP): Makefile
 	@mkdir -p $(STATE)
@@ -61,6 +63,12 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt dags/constraints.txt
 	@touch $@
 venv: $(VENV_STAMP)
 
+# The JSON-to-Parquet converter's C fast path (spark_jobs/common/mrf_native.py); the job runs
+# without it, slower, where no compiler is at hand.
+$(NATIVE_LIB): $(NATIVE_SRC) | $(VENV_STAMP)
+	$(PY) -m spark_jobs.common.mrf_native build
+native: $(NATIVE_LIB)
+
 $(JARS_STAMP): local/jars/pom.xml | $(SYSTEM_STAMP)
 	mvn -q -f local/jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(STATE)/jars
 	@touch $@
@@ -82,7 +90,7 @@ test: install
 ui: install
 	$(PY) -m local.ui $(if $(PORT),--port $(PORT))
 
-test-fast: venv
+test-fast: venv native
 	$(PY) -m pytest tests/unit
 
 lint: venv

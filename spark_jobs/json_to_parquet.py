@@ -18,10 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+# numpy's BLAS threads are never used here, but once started they spin on a core the
+# converter's own threads need (3% of the CPU of a run); set before numpy is imported
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if __package__ in (None, "") and "spark_jobs" not in sys.modules:  # run as a script from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,6 +35,7 @@ from spark_jobs.common import storage  # noqa: E402
 from spark_jobs.common.cli import parse_job_args  # noqa: E402
 from spark_jobs.common.mrf import COLUMNS, MrfError  # noqa: E402
 from spark_jobs.common.mrf_convert import BUCKET_COLUMN, Options, convert  # noqa: E402
+from spark_jobs.common.mrf_native import tune_allocator  # noqa: E402
 
 log = logging.getLogger("json_to_parquet")
 SCHEME = f"{BUCKET_COLUMN} = crc32(utf8(billing_code)) % buckets"
@@ -49,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress-seconds", type=float, default=10.0)
     parser.add_argument("--no-fetch-locations", action="store_true",
                         help="do not read provider files named by `location` (count them as unresolved)")  # fmt: skip
+    parser.add_argument("--no-native", action="store_true",
+                        help="skip the C fast path (spark_jobs/common/native) even where it is built")  # fmt: skip
     parser.add_argument("--run-id", default=None, help="names the staging location (default: time and pid)")
     return parser
 
@@ -63,6 +71,7 @@ def options_from(args: argparse.Namespace) -> Options:
         compression=args.compression,
         progress_seconds=args.progress_seconds,
         fetch_locations=not args.no_fetch_locations,
+        native=not args.no_native,
     )
 
 
@@ -151,6 +160,7 @@ def validate(staging: storage.Staging, results: list[dict], options: Options) ->
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args = parse_job_args(build_parser(), argv)
+    tune_allocator()  # this process is the job: its allocator may keep what it frees
     try:
         manifest = run(args)
     except (MrfError, FileNotFoundError, ValueError) as exc:

@@ -84,6 +84,7 @@ class JsonSplitter:
         stream_keys: Iterable[str],
         batch_bytes: int = 32 << 20,
         max_element_bytes: int = 512 << 20,
+        scanner=None,
     ) -> None:
         self.stream_keys = frozenset(stream_keys)
         self.batch_bytes = batch_bytes
@@ -97,11 +98,22 @@ class JsonSplitter:
         self._out_first = 0
         self._out_count = 0
         self._out_offset = 0
+        self._scanner = scanner
 
     # -- scanning ---------------------------------------------------------------------------
     def _events(self, block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Positions, characters and depth-before of the structural characters outside strings."""
+        """Positions, characters and depth-before of the structural characters outside strings.
+
+        With a native ``scanner`` (:class:`mrf_native.Scanner`) only the events :meth:`feed`
+        acts on come back: those at depth 0 or 1, and ',' or ']' at depth 2.
+        """
         s = self._s
+        if self._scanner is not None:
+            found = self._scanner.scan(block)
+            if isinstance(found, int):
+                raise JsonSplitError(f"unbalanced {chr(block[found])!r}", self.offset + found)
+            s.depth, s.in_string = self._scanner.depth, self._scanner.in_string
+            return found
         raw = np.frombuffer(block, dtype=np.uint8)
         kinds = _EVENT[raw]
         pos = np.flatnonzero(kinds)
@@ -211,24 +223,27 @@ class JsonSplitter:
         sel = (before == 2) & (chars == ord(",")) & (pos >= start) & (pos < stop)
         seps = pos[sel]
         if len(seps):
-            seg = bytearray(block[start:stop])
+            # one copy of the segment, its separators made newlines in place; the pieces go
+            # to the batch as buffers and are copied once more when the batch is joined
+            seg = bytearray(memoryview(block)[start:stop])
             rel = seps - start
             np.frombuffer(seg, dtype=np.uint8)[rel] = 0x0A  # a writable view: the separators become newlines
             last = int(rel[-1])
-            head = s.pending + seg[:last]
-            complete = len(rel)
-            self._emit(bytes(head), complete)
-            s.pending = bytearray(seg[last + 1 :])
+            view = memoryview(seg)
+            if s.pending:
+                self._emit(s.pending, 0)
+            self._emit(view[: last + 1], len(rel))  # complete elements, each ending in a newline
+            s.pending = bytearray(view[last + 1 :])
             s.pending_offset = self.offset + start + last + 1
         else:
-            s.pending += block[start:stop]
+            s.pending += memoryview(block)[start:stop]
         if len(s.pending) > self.max_element_bytes:
             raise JsonSplitError(
                 f"one element of {s.streaming!r} is larger than {self.max_element_bytes:,} bytes", s.pending_offset
             )
         if final:
             if bytes(s.pending).strip():
-                self._emit(bytes(s.pending), 1)
+                self._emit(bytes(s.pending) + b"\n", 1)
             elif s.index or self._out_count:
                 raise JsonSplitError(f"trailing comma in array {s.streaming!r}", self.offset + stop)
             s.pending = bytearray()
@@ -236,7 +251,8 @@ class JsonSplitter:
         elif self._out_bytes >= self.batch_bytes:
             yield from self._flush()
 
-    def _emit(self, ndjson: bytes, count: int) -> None:
+    def _emit(self, ndjson, count: int) -> None:
+        """Queue text for the batch: ``count`` complete elements (0: the start of the next one)."""
         s = self._s
         if not self._out:
             self._out_first = s.index
@@ -249,7 +265,7 @@ class JsonSplitter:
     def _flush(self) -> Iterator[Batch]:
         if self._out:
             key = self._s.streaming
-            data = b"\n".join(self._out) + b"\n"
+            data = b"".join(self._out)
             batch = Batch(key, data, self._out_first, self._out_count, self._out_offset)
             self._out, self._out_bytes, self._out_count = [], 0, 0
             yield batch

@@ -91,7 +91,10 @@ class ProviderRows:
         counts = _lengths(npis)
         reps = np.maximum(counts, 1)
         row_group = np.repeat(np.arange(len(groups), dtype=np.int64), reps)
-        npi_values = pc.list_flatten(npis).to_numpy(zero_copy_only=False)
+        flat_npis = pc.list_flatten(npis)
+        if flat_npis.null_count:
+            raise ValueError("an npi list holds a null")
+        npi_values = flat_npis.to_numpy(zero_copy_only=False)
         npi = np.zeros(len(row_group), dtype=np.int64)
         has = np.repeat(counts > 0, reps)
         npi[has] = npi_values

@@ -1,4 +1,7 @@
-"""The streaming splitter: same arrays and header as a whole-document parse, at any block size."""
+"""The streaming splitter: same arrays and header as a whole-document parse, at any block size.
+
+Every test runs with both scans: numpy's and the C one (``mrf_native.Scanner``).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spark_jobs.common import mrf_native
 from spark_jobs.common.json_split import JsonSplitError, JsonSplitter
 from tests.unit.test_mrf_flatten import EXAMPLES
 
 KEYS = ("provider_references", "in_network")
+SCANS = ["numpy", "native"]
 
 
-def split(data: bytes, block: int) -> tuple[dict, dict[str, list]]:
-    splitter = JsonSplitter(KEYS, batch_bytes=64)
+def split(data: bytes, block: int, scan: str = "numpy") -> tuple[dict, dict[str, list]]:
+    scanner = mrf_native.Scanner(mrf_native.load()) if scan == "native" else None
+    splitter = JsonSplitter(KEYS, batch_bytes=64, scanner=scanner)
     arrays: dict[str, list] = {}
     for start in range(0, len(data), block):
         for batch in splitter.feed(data[start : start + block]):
@@ -27,18 +33,19 @@ def split(data: bytes, block: int) -> tuple[dict, dict[str, list]]:
     return splitter.header, arrays
 
 
-def check(doc: dict, data: bytes, block: int) -> None:
-    header, arrays = split(data, block)
+def check(doc: dict, data: bytes, block: int, scan: str) -> None:
+    header, arrays = split(data, block, scan)
     for key in KEYS:
         assert arrays.get(key, []) == doc.get(key, [])
     assert header == {k: v for k, v in doc.items() if k not in KEYS}
 
 
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("block", [1, 3, 64, 4096, 1 << 30])
-def test_cms_examples_split_like_a_whole_parse(path, block):
+def test_cms_examples_split_like_a_whole_parse(path, block, scan):
     data = path.read_bytes()
-    check(json.loads(data), data, block)
+    check(json.loads(data), data, block, scan)
 
 
 TEXT = st.text(alphabet=st.sampled_from('ab ,:{}[]"\\\n\té€'), max_size=12)
@@ -50,7 +57,7 @@ VALUES = st.recursive(
 OBJECTS = st.dictionaries(TEXT, VALUES, max_size=4)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     header=st.dictionaries(TEXT.filter(lambda k: k not in KEYS), VALUES, max_size=3),
     refs=st.lists(OBJECTS, max_size=4),
@@ -58,17 +65,19 @@ OBJECTS = st.dictionaries(TEXT, VALUES, max_size=4)
     indent=st.sampled_from([None, 1]),
     block=st.integers(1, 40),
     refs_first=st.booleans(),
+    scan=st.sampled_from(SCANS),
 )
-def test_any_document_splits_exactly(header, refs, items, indent, block, refs_first):
+def test_any_document_splits_exactly(header, refs, items, indent, block, refs_first, scan):
     """Strings full of brackets, quotes, escapes and newlines never move a boundary."""
     doc = dict(header)
     order = [("provider_references", refs), ("in_network", items)]
     for key, value in order if refs_first else order[::-1]:
         doc[key] = value
     data = json.dumps(doc, indent=indent, ensure_ascii=False).encode()
-    check(doc, data, block)
+    check(doc, data, block, scan)
 
 
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize(
     "data, message, offset",
     [
@@ -80,7 +89,7 @@ def test_any_document_splits_exactly(header, refs, items, indent, block, refs_fi
         (b'{"in_network":[{"a":1}]', "before the top-level object is closed", 23),
     ],
 )
-def test_malformed_input_names_the_byte_offset(data, message, offset):
+def test_malformed_input_names_the_byte_offset(data, message, offset, scan):
     with pytest.raises(JsonSplitError, match=message) as err:
-        split(data, 5)
+        split(data, 5, scan)
     assert err.value.offset == offset

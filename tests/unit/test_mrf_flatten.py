@@ -60,7 +60,8 @@ def expected_rows(doc: dict, source: str, locations: dict | None = None) -> list
             for ref in rate.get("provider_references", []):
                 sources.append((ref, by_id.get(ref)))
             for price in rate["negotiated_prices"]:
-                for group_id, groups in sources:
+                # a rate naming no providers keeps its prices, providers unknown
+                for group_id, groups in sources or [(None, None)]:
                     people = []
                     for group in groups or []:
                         npis = group.get("npi") or [None]
