@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target-file-mb", type=int, default=128, help="close a Parquet file at this size")
     parser.add_argument("--batch-mb", type=int, default=16, help="JSON bytes parsed per batch (memory bound)")
     parser.add_argument("--compression", default="zstd", choices=["zstd", "snappy", "gzip", "lz4", "none"])
+    parser.add_argument("--zstd-level", type=int, default=-1,
+                        help="zstd level (default -1, zstd's fast mode; 1 to 22 give smaller files, slower)")  # fmt: skip
     parser.add_argument("--engine", default="auto", choices=["auto", "local", "spark"],
                         help="spark: one Spark task per file; local: this process; auto: spark for 2+ files")  # fmt: skip
     parser.add_argument("--progress-seconds", type=float, default=10.0)
@@ -69,6 +71,7 @@ def options_from(args: argparse.Namespace) -> Options:
         target_file_bytes=args.target_file_mb << 20,
         batch_bytes=args.batch_mb << 20,
         compression=args.compression,
+        compression_level=args.zstd_level,
         progress_seconds=args.progress_seconds,
         fetch_locations=not args.no_fetch_locations,
         native=not args.no_native,

@@ -89,11 +89,12 @@ def load() -> ctypes.CDLL | None:
     lib.mrf_free.argtypes = [_P]
     lib.mrf_set_refs.argtypes = [_P, _I64, _P, _P, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P]
     lib.mrf_items.argtypes = [_P, ctypes.c_char_p, _I64, _I64]
-    for name in ("mrf_unresolved", "mrf_err_item", "mrf_err_offset", "mrf_scan_depth"):
+    for name in ("mrf_unresolved", "mrf_rows_added", "mrf_err_item", "mrf_err_offset", "mrf_scan_depth"):
         getattr(lib, name).restype = _I64
         getattr(lib, name).argtypes = [_P]
     lib.mrf_scan_in_string.argtypes = [_P]
     lib.mrf_bucket_sizes.argtypes = [_P, ctypes.c_int, _P]
+    lib.mrf_bucket_nulls.argtypes = [_P, ctypes.c_int, _P]
     lib.mrf_take_bucket.argtypes = [_P, ctypes.c_int] + [_P] * 11
     lib.mrf_scan.restype = _I64
     lib.mrf_scan.argtypes = [_P, ctypes.c_char_p, _I64, _P, _P, _P, _I64]
@@ -153,18 +154,17 @@ def _string_array(count: int, offsets: np.ndarray, data: np.ndarray) -> pa.Array
     return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
-def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
-    nulls = len(valid) - int(np.count_nonzero(valid))
-    if not nulls:
-        return None, 0
-    return pa.py_buffer(np.packbits(valid, bitorder="little")), nulls
+def _bitmap(valid: np.ndarray) -> pa.Buffer:
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
-def constant_column(value: str | None, n: int) -> pa.Array:
-    """One value on every row, as a one-entry dictionary (a null column when None)."""
+def constant_column(value: str | None, n: int, zeros: pa.Array | None = None) -> pa.Array:
+    """One value on every row, as a one-entry dictionary (a null column when None);
+    ``zeros``, n int32 zeros, may be shared by several such columns."""
     if value is None:
         return pa.nulls(n, _DICT_TYPE)
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
+    zeros = zeros if zeros is not None else pa.array(np.zeros(n, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
 
 
 @dataclass
@@ -178,6 +178,7 @@ class NativePart:
     npi: np.ndarray
     rate: np.ndarray
     lists: list[tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, np.ndarray, np.ndarray]]]
+    nulls: list[int]  # per text column, group id, NPI, then per list column
 
     def table(self, header: tuple, source_file: str) -> pa.Table:
         """The rows as OUTPUT_SCHEMA-named columns, typed as :meth:`FlatBatch.table` types them."""
@@ -186,30 +187,33 @@ class NativePart:
         n = self.num_rows
         constants = dict(zip(HEADER_FIELDS, header, strict=True))
         constants["source_file"] = source_file
+        zeros = pa.array(np.zeros(n, dtype=np.int32))
         columns = []
         for field in OUTPUT_SCHEMA:
             name = field.name
             if name in constants:
-                columns.append(constant_column(constants[name], n))
+                columns.append(constant_column(constants[name], n, zeros))
             elif name in TEXT_COLUMNS:
                 i = TEXT_COLUMNS.index(name)
-                idx = self.text_idx[i]
-                valid = idx >= 0
-                bitmap, nulls = _validity(valid)
+                idx, nulls, bitmap = self.text_idx[i], self.nulls[i], None
                 if nulls:
-                    idx = np.where(valid, idx, 0).astype(np.int32, copy=False)
+                    valid = idx >= 0
+                    bitmap, idx = _bitmap(valid), np.where(valid, idx, 0).astype(np.int32, copy=False)
                 indices = pa.Array.from_buffers(pa.int32(), n, [bitmap, pa.py_buffer(idx)], null_count=nulls)
                 columns.append(pa.DictionaryArray.from_arrays(indices, _string_array(*self.text_dicts[i]), safe=False))
             elif name in ("provider_group_id", "npi"):
                 values = self.group_id if name == "provider_group_id" else self.npi
-                bitmap, nulls = _validity(values != NULL_INT)
+                nulls = self.nulls[len(TEXT_COLUMNS) + (name == "npi")]
+                bitmap = _bitmap(values != NULL_INT) if nulls else None
                 columns.append(pa.Array.from_buffers(pa.int64(), n, [bitmap, pa.py_buffer(values)], null_count=nulls))
             elif name == "negotiated_rate":
                 columns.append(pa.array(self.rate, pa.float64()))
             else:
-                offsets, valid, values, (count, dict_offsets, dict_bytes) = self.lists[LIST_COLUMNS.index(name)]
+                j = LIST_COLUMNS.index(name)
+                offsets, valid, values, (count, dict_offsets, dict_bytes) = self.lists[j]
                 elements = _string_array(count, dict_offsets, dict_bytes).take(pa.array(values))
-                bitmap, nulls = _validity(valid.view(bool))
+                nulls = self.nulls[len(TEXT_COLUMNS) + 2 + j]
+                bitmap = _bitmap(valid.view(bool)) if nulls else None
                 columns.append(
                     pa.ListArray.from_buffers(
                         pa.list_(pa.string()), n, [bitmap, pa.py_buffer(offsets)], null_count=nulls, children=[elements]
@@ -225,7 +229,7 @@ class NativeItems:
         self.buckets = buckets
         self._h = _Handle(lib, buckets)
         self.lib = lib
-        self.unresolved = 0
+        self.rows = self.unresolved = 0
         self.fallback_item: int | None = None
 
     def set_references(self, index) -> None:
@@ -256,20 +260,26 @@ class NativeItems:
         if status:
             raise MemoryError("mrf_set_refs failed")
 
-    def convert(self, ndjson: bytes, count: int) -> list[tuple[int, NativePart]] | None:
-        """Per-bucket parts of a batch's rows; None when the Arrow path must take the batch."""
+    def convert(self, ndjson: bytes, count: int) -> bool:
+        """Add a batch's rows to the buckets; False (nothing added) when the Arrow path must
+        take the batch. ``rows`` and ``unresolved`` then count what it added."""
         status = self.lib.mrf_items(self._h.ptr, ndjson, len(ndjson), count)
         if status == 2:
             raise MemoryError("mrf_items: out of memory")
         if status:
             self.fallback_item = int(self.lib.mrf_err_item(self._h.ptr))
-            return None
+            return False
+        self.rows = int(self.lib.mrf_rows_added(self._h.ptr))
         self.unresolved = int(self.lib.mrf_unresolved(self._h.ptr))
+        return True
+
+    def take(self, min_rows: int = 1) -> list[tuple[int, NativePart]]:
+        """The rows of every bucket holding at least ``min_rows``, taken out of C."""
         parts = []
         sizes = np.zeros(_SIZES, dtype=np.int64)
         for bucket in range(self.buckets):
             self.lib.mrf_bucket_sizes(self._h.ptr, bucket, _ptr(sizes))
-            if sizes[0]:
+            if sizes[0] and sizes[0] >= min_rows:
                 parts.append((bucket, self._take(bucket, sizes)))
         return parts
 
@@ -289,6 +299,8 @@ class NativeItems:
                 np.empty(n + 1, np.int32), np.empty(n, np.uint8), np.empty(max(elements, 1), np.int32),
                 (count, np.empty(count + 1, np.int32), np.empty(max(nbytes, 1), np.uint8)),
             ))  # fmt: skip
+        nulls = np.zeros(len(TEXT_COLUMNS) + 2 + len(LIST_COLUMNS), dtype=np.int64)
+        self.lib.mrf_bucket_nulls(self._h.ptr, bucket, _ptr(nulls))
         arr = ctypes.c_void_p * len(TEXT_COLUMNS)
         lst = ctypes.c_void_p * len(LIST_COLUMNS)
         self.lib.mrf_take_bucket(
@@ -299,7 +311,7 @@ class NativeItems:
             lst(*(_ptr(x[3][1]) for x in lists)), lst(*(_ptr(x[3][2]) for x in lists)),
         )  # fmt: skip
         lists = [(o, v, vals[: o[-1]], d) for o, v, vals, d in lists]
-        return NativePart(n, text_idx, text_dicts, group_id, npi, rate, lists)
+        return NativePart(n, text_idx, text_dicts, group_id, npi, rate, lists, nulls.tolist())
 
 
 def tune_allocator() -> bool:
@@ -319,7 +331,7 @@ def tune_allocator() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    return bool(mallopt(m_arena_max, 2) and mallopt(m_mmap_threshold, 256 << 20) and mallopt(m_trim_threshold, 1 << 30))
+    return bool(mallopt(m_arena_max, 2) and mallopt(m_mmap_threshold, 32 << 20) and mallopt(m_trim_threshold, 1 << 30))
 
 
 def main(argv: list[str]) -> int:

@@ -47,6 +47,8 @@ def both(source: Path, tmp_path: Path, **options):
     for name in ("rows", "items", "provider_references", "unresolved_references", "uncompressed_bytes"):
         assert getattr(native, name) == getattr(arrow, name), name
     assert [f["rows"] for f in native.files] == [f["rows"] for f in arrow.files]
+    assert arrow.native_batches == 0 and arrow.arrow_batches >= 1
+    assert (native.native_batches, native.arrow_batches) == (conv.native_batches, conv.fallback_batches)
     return native, conv
 
 
@@ -137,6 +139,7 @@ def _price(d: dict, i: int) -> dict:
         (lambda d: d["in_network"][1].update(billing_code=99213), False),  # a code published as a number
         (lambda d: _price(d, 1).update(setting=3), False),
         (lambda d: _price(d, 2).update(service_code=None, billing_code_modifier=[]), True),
+        (lambda d: _price(d, 0).update(service_code=[f"{i:02d}" for i in range(1, 100)]), True),
         (
             lambda d: d["in_network"][1]["negotiated_rates"][0].update(
                 provider_groups=[{"npi": [5, None], "tin": {"type": "ein", "value": "y"}}]
@@ -144,7 +147,7 @@ def _price(d: dict, i: int) -> dict:
             False,
         ),  # fmt: skip
     ],
-    ids=["unknown-field", "numeric-code", "numeric-setting", "null-and-empty-lists", "null-npi"],
+    ids=["unknown-field", "numeric-code", "numeric-setting", "null-and-empty-lists", "long-list", "null-npi"],
 )
 def test_shapes_outside_the_native_parser_take_the_arrow_path(change, native_only, tmp_path):
     doc = doc_with([item("A1"), item("B2"), item("C3")])
@@ -194,3 +197,37 @@ def test_null_in_a_reference_npi_list_is_named_on_both_paths(tmp_path):
         with pytest.raises(MrfError, match=r"provider_references\[0\] \(at byte offset \d+\): "
                                            r"provider_groups\[0\]\.npi must be a list of integers"):  # fmt: skip
             convert(source, tmp_path / f"out-{native}", native)
+
+
+def test_a_fallback_batch_between_native_ones_keeps_every_file_in_input_order(tmp_path):
+    """Rows C still holds are written before the Arrow path's batch, and none is lost."""
+    items = [item(f"C{i % 7}", description=f"item {i}") for i in range(60)]
+    items[31]["billing_code"] = 31  # one batch in the middle takes the Arrow path
+    source = tmp_path / "mixed.json"
+    source.write_text(json.dumps(doc_with(items)))
+    result, conv = both(source, tmp_path, buckets=3, batch_bytes=1500, block_bytes=512, row_group_rows=10**6)
+    assert conv.fallback_batches == 1 and conv.native_batches >= 4
+    assert result.rows == 60 * 2 and result.items == 60
+
+
+def test_rates_parse_to_the_nearest_double_like_python(tmp_path):
+    """The C parser's exact fast path and its strtod fallback both round like float()."""
+    import random
+
+    rng = random.Random(7)
+    texts = ["0", "-0", "0.1", "1.005", "123456789012345", "1234567890123456789", "9007199254740993",
+             "0.30000000000000004", "1e3", "2.5E-3", "-17.125e+2", "0.000000000000000000000001",
+             "99999999999999.99", "1.7976931348623157e308"]  # fmt: skip
+    for _ in range(300):
+        whole, frac = rng.randrange(10 ** rng.randint(0, 12)), rng.randrange(10 ** rng.randint(1, 9))
+        texts.append(f"{'-' if rng.random() < 0.1 else ''}{whole}.{frac:0{rng.randint(1, 12)}d}")
+    items = [item(f"R{i}") for i in range(len(texts))]
+    raw = json.dumps(doc_with(items))
+    for text in texts:  # each 1.5 in turn becomes one of the texts, verbatim
+        raw = raw.replace('"negotiated_rate": 1.5', f'"negotiated_rate": {text}', 1)
+    source = tmp_path / "rates.json"
+    source.write_text(raw)
+    _, conv = both(source, tmp_path, buckets=1)
+    assert conv.native_batches == 1 and not conv.fallback_batches
+    got = [r["negotiated_rate"] for rows in rows_by_file(tmp_path / "native").values() for r in rows]
+    assert got == [float(t) for t in texts for _ in range(2)]  # two provider rows per price

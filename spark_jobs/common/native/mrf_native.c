@@ -21,6 +21,9 @@
  * rows never depend on which path ran.
  */
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +40,7 @@ typedef struct {
     int64_t len, cap;
 } vec;
 
-static int vec_reserve(vec *v, int64_t extra) {
-    if (v->len + extra <= v->cap) return 1;
+static __attribute__((noinline)) int vec_grow(vec *v, int64_t extra) {
     int64_t cap = v->cap ? v->cap : 256;
     while (cap < v->len + extra) cap *= 2;
     char *d = realloc(v->data, (size_t)cap);
@@ -48,7 +50,12 @@ static int vec_reserve(vec *v, int64_t extra) {
     return 1;
 }
 
-static int vec_put(vec *v, const void *src, int64_t n) {
+static inline int vec_reserve(vec *v, int64_t extra) {
+    return v->len + extra <= v->cap || vec_grow(v, extra);
+}
+
+/* inlined, so a put of a constant size compiles to plain moves */
+static inline int vec_put(vec *v, const void *src, int64_t n) {
     if (!vec_reserve(v, n)) return 0;
     memcpy(v->data + v->len, src, (size_t)n);
     v->len += n;
@@ -70,7 +77,13 @@ typedef struct {
     int32_t n;
 } sref;
 
-static uint64_t hash_bytes(const char *p, int32_t n) {
+static inline uint64_t load_tail(const char *p, int32_t n) { /* n < 8 bytes, little-endian */
+    uint64_t w = 0;
+    for (int32_t i = 0; i < n; i++) w |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    return w;
+}
+
+static inline uint64_t hash_bytes(const char *p, int32_t n) {
     const uint64_t k = 0x9E3779B97F4A7C15ULL;
     uint64_t h = (uint64_t)n * k, w;
     for (; n >= 8; n -= 8, p += 8) {
@@ -78,10 +91,19 @@ static uint64_t hash_bytes(const char *p, int32_t n) {
         h = (h ^ w) * k;
         h ^= h >> 32;
     }
-    w = 0;
-    memcpy(&w, p, (size_t)n);
-    h = (h ^ w) * k;
+    h = (h ^ load_tail(p, n)) * k;
     return h ^ (h >> 29);
+}
+
+/* equal bytes: values are short, so 8 at a time inline beats a call to memcmp */
+static inline int same_bytes(const char *a, const char *b, int32_t n) {
+    uint64_t x, y;
+    for (; n >= 8; n -= 8, a += 8, b += 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+    }
+    return load_tail(a, n) == load_tail(b, n);
 }
 
 /* distinct values in first-seen order: Arrow string layout (int32 offsets + bytes) */
@@ -131,7 +153,7 @@ static int32_t dict_intern(dict *d, sref s) {
     if (!s.p) return -1;
     if (d->count && d->last >= 0) {
         int32_t a = AT(d->offsets, int32_t, d->last), b = AT(d->offsets, int32_t, d->last + 1);
-        if (b - a == s.n && memcmp(d->bytes.data + a, s.p, (size_t)s.n) == 0) return d->last;
+        if (b - a == s.n && same_bytes(d->bytes.data + a, s.p, s.n)) return d->last;
     }
     if ((uint32_t)(d->count + 1) * 2 > d->nslots && !dict_grow(d)) return -2;
     if (d->count == 0 && d->offsets.len == 0) {
@@ -144,7 +166,7 @@ static int32_t dict_intern(dict *d, sref s) {
         if ((d->slots[at] & 0xFFFFFFFF00000000ULL) == tag) {
             int32_t i = (int32_t)(d->slots[at] & 0xFFFFFFFFu) - 1;
             int32_t a = AT(d->offsets, int32_t, i), b = AT(d->offsets, int32_t, i + 1);
-            if (b - a == s.n && memcmp(d->bytes.data + a, s.p, (size_t)s.n) == 0) return d->last = i;
+            if (b - a == s.n && same_bytes(d->bytes.data + a, s.p, s.n)) return d->last = i;
         }
         at = (at + 1) & (d->nslots - 1);
     }
@@ -228,7 +250,9 @@ typedef struct {
     vec prices, providers, rates, elements; /* the current item */
     vec inline_rows, ref_ids; /* the current rate */
     vec tin_ids; /* int32 pairs per provider row of the current item */
-    int64_t unresolved;
+    vec list_ids; /* int32 per element of the current price's list */
+    int64_t unresolved, rows_added; /* by the last mrf_items call */
+    vec marks; /* bucket lengths before the current call */
     int64_t err_item;
     int64_t err_offset; /* byte offset in the batch where parsing stopped */
     /* splitter state */
@@ -251,7 +275,10 @@ typedef struct {
     } while (0)
 
 static inline void ws(cur *k) {
-    while (k->p < k->end && (*k->p == ' ' || *k->p == '\t' || *k->p == '\r' || *k->p == '\n')) k->p++;
+    /* every byte above 0x20 ends the whitespace: one test in the common, compact case */
+    while (k->p < k->end && (unsigned char)*k->p <= 0x20 &&
+           (*k->p == ' ' || *k->p == '\t' || *k->p == '\r' || *k->p == '\n'))
+        k->p++;
 }
 
 static inline int peek(cur *k, char ch) {
@@ -324,7 +351,22 @@ static int string(cur *k, sref *out) {
     if (k->p >= k->end || *k->p != '"') FAIL(k);
     const char *s = ++k->p;
     int high = 0;
-    while (k->p < k->end) {
+    for (;;) {
+#ifdef __SSE2__
+        /* 16 bytes at a time up to the next quote, backslash, control or non-ASCII byte */
+        while (k->end - k->p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)k->p);
+            int m = _mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)))); /* signed: bytes >= 0x80 count too */
+            if (m) {
+                k->p += __builtin_ctz((unsigned)m);
+                break;
+            }
+            k->p += 16;
+        }
+#endif
+        if (k->p >= k->end) break;
         unsigned char ch = (unsigned char)*k->p;
         if (ch == '"') {
             int64_t n = k->p - s;
@@ -464,10 +506,40 @@ static int integer(cur *k, int64_t *out) {
     return 1;
 }
 
+/* exact powers of ten a double holds */
+static const double exact_tens[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Clinger's fast path: a decimal without exponent whose digits fit in 2^53 is one exact
+ * integer divided by an exact power of ten, and IEEE division rounds correctly, so the
+ * result is strtod's. Returns 0 when the text is outside that case. */
+static int fast_decimal(const char *s, const char *end, double *out) {
+    int neg = *s == '-';
+    const char *p = s + neg;
+    uint64_t m = 0;
+    int digits = 0, frac = -1;
+    for (; p < end; p++) {
+        if (*p == '.') {
+            frac = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9') return 0; /* an exponent */
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (m && ++digits > 15) return 0;
+        if (frac >= 0) frac++;
+    }
+    if (frac > 22) return 0;
+    double v = (double)m;
+    if (frac > 0) v /= exact_tens[frac];
+    *out = neg ? -v : v;
+    return 1;
+}
+
 static int real(cur *k, double *out) {
     const char *s;
     int integral;
     if (!number_span(k, &s, &integral)) return 0;
+    if (fast_decimal(s, k->p, out)) return 1;
     char buf[64];
     int64_t n = k->p - s;
     if (n >= (int64_t)sizeof(buf)) FAIL(k);
@@ -899,8 +971,9 @@ static int emit(ctx *c, const sref *fields) {
             int32_t n = pr->list_count[l];
             if (bk->list_offsets[l].len == 0) PUT(&bk->list_offsets[l], int32_t, 0);
             if (n > 0 && !vec_reserve(&bk->list_values[l], rows * n * 4)) return 0;
-            int32_t ids[64];
-            if (n > 64) return 0; /* not a real list: left to the Arrow path */
+            c->list_ids.len = 0;
+            if (n > 0 && !vec_reserve(&c->list_ids, (int64_t)n * 4)) return 0;
+            int32_t *ids = (int32_t *)c->list_ids.data;
             for (int32_t e = 0; e < n; e++) {
                 sref s = AT(c->elements, sref, pr->list_start[l] + e);
                 if ((ids[e] = dict_intern(&bk->list_dicts[l], s)) == -2) return 0;
@@ -1046,6 +1119,8 @@ void mrf_free(ctx *c) {
     free(c->inline_rows.data);
     free(c->ref_ids.data);
     free(c->tin_ids.data);
+    free(c->marks.data);
+    free(c->list_ids.data);
     free(c);
 }
 
@@ -1091,19 +1166,60 @@ int mrf_set_refs(ctx *c, int64_t n_ids, const int64_t *ids, const int64_t *start
     return MRF_OK;
 }
 
-/* Rows of `count` items, one per line of `data`, appended to their buckets. On
- * MRF_FALLBACK the buckets are as they were before the call (nothing half-added): the
- * caller takes them out before each call. */
+/* the lengths of a bucket's row columns, to undo a call that fails half-way */
+#define N_MARK (1 + N_TEXT + 3 + 3 * N_LIST)
+
+static vec *mark_vec(bucket *b, int i) {
+    if (i < N_TEXT) return &b->text[i];
+    i -= N_TEXT;
+    if (i == 0) return &b->group_id;
+    if (i == 1) return &b->npi;
+    if (i == 2) return &b->rate;
+    i -= 3;
+    if (i < N_LIST) return &b->list_offsets[i];
+    i -= N_LIST;
+    if (i < N_LIST) return &b->list_valid[i];
+    return &b->list_values[i - N_LIST];
+}
+
+static void mark(ctx *c, int64_t *marks) {
+    for (int b = 0; b < c->nbuckets; b++) {
+        int64_t *m = marks + (int64_t)b * N_MARK;
+        m[0] = c->buckets[b].rows;
+        for (int i = 1; i < N_MARK; i++) m[i] = mark_vec(&c->buckets[b], i - 1)->len;
+    }
+}
+
+/* back to the marks: rows added since are dropped (values they added to the dictionaries
+ * stay, unused, which changes nothing in the rows) */
+static void undo(ctx *c, const int64_t *marks) {
+    for (int b = 0; b < c->nbuckets; b++) {
+        const int64_t *m = marks + (int64_t)b * N_MARK;
+        c->buckets[b].rows = m[0];
+        for (int i = 1; i < N_MARK; i++) mark_vec(&c->buckets[b], i - 1)->len = m[i];
+    }
+}
+
+/* Rows of `count` items, one per line of `data`, appended to their buckets (which keep
+ * rows across calls until the caller takes them). On MRF_FALLBACK the buckets are as they
+ * were before the call. */
 int mrf_items(ctx *c, const char *data, int64_t len, int64_t count) {
     c->decoded.len = 0;
-    if (!vec_reserve(&c->decoded, len + 1)) return MRF_NOMEM;
+    c->marks.len = 0;
+    if (!vec_reserve(&c->decoded, len + 1) || !vec_reserve(&c->marks, (int64_t)sizeof(int64_t) * N_MARK * c->nbuckets))
+        return MRF_NOMEM;
+    int64_t *marks = (int64_t *)c->marks.data;
+    mark(c, marks);
+    int64_t rows_before = 0;
+    for (int b = 0; b < c->nbuckets; b++) rows_before += c->buckets[b].rows;
     c->unresolved = 0;
+    c->rows_added = 0;
     cur k = {data, data + len, c, 1};
     for (int64_t i = 0; i < count; i++) {
         if (!parse_item(&k)) {
             c->err_item = i;
             c->err_offset = k.p - data;
-            for (int b = 0; b < c->nbuckets; b++) bucket_reset(&c->buckets[b]);
+            undo(c, marks);
             return MRF_FALLBACK;
         }
         ws(&k);
@@ -1111,12 +1227,15 @@ int mrf_items(ctx *c, const char *data, int64_t len, int64_t count) {
     if (k.p != k.end) { /* more items than counted */
         c->err_item = count;
         c->err_offset = k.p - data;
-        for (int b = 0; b < c->nbuckets; b++) bucket_reset(&c->buckets[b]);
+        undo(c, marks);
         return MRF_FALLBACK;
     }
+    for (int b = 0; b < c->nbuckets; b++) c->rows_added += c->buckets[b].rows;
+    c->rows_added -= rows_before;
     return MRF_OK;
 }
 
+int64_t mrf_rows_added(const ctx *c) { return c->rows_added; }
 int64_t mrf_unresolved(const ctx *c) { return c->unresolved; }
 int64_t mrf_err_item(const ctx *c) { return c->err_item; }
 int64_t mrf_err_offset(const ctx *c) { return c->err_offset; }
@@ -1135,6 +1254,32 @@ void mrf_bucket_sizes(const ctx *c, int b, int64_t *out) {
         out[j++] = COUNT(bk->list_values[l], int32_t);
         out[j++] = bk->list_dicts[l].count;
         out[j++] = bk->list_dicts[l].bytes.len;
+    }
+}
+
+/* null counts of a bucket's columns: the text columns, group id, NPI, then the lists; the
+ * caller builds a validity bitmap only where one is needed */
+void mrf_bucket_nulls(const ctx *c, int b, int64_t *out) {
+    const bucket *bk = &c->buckets[b];
+    int j = 0;
+    for (int i = 0; i < N_TEXT; i++) {
+        const int32_t *v = (const int32_t *)bk->text[i].data;
+        int64_t n = 0;
+        for (int64_t r = 0; r < bk->rows; r++) n += v[r] < 0;
+        out[j++] = n;
+    }
+    const vec *ints[2] = {&bk->group_id, &bk->npi};
+    for (int i = 0; i < 2; i++) {
+        const int64_t *v = (const int64_t *)ints[i]->data;
+        int64_t n = 0;
+        for (int64_t r = 0; r < bk->rows; r++) n += v[r] == NULL_INT;
+        out[j++] = n;
+    }
+    for (int l = 0; l < N_LIST; l++) {
+        const uint8_t *v = (const uint8_t *)bk->list_valid[l].data;
+        int64_t n = 0;
+        for (int64_t r = 0; r < bk->rows; r++) n += !v[r];
+        out[j++] = n;
     }
 }
 
