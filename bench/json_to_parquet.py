@@ -1,13 +1,14 @@
 """Benchmark: JSON-to-Parquet for one huge in-network-rates file, ours against split-then-Spark.
 
-    .venv/bin/python bench/json_to_parquet.py [--quick] [--out FILE] [--sizes 200MB,1GB]
+    .venv/bin/python bench/json_to_parquet.py [--quick] [--out FILE] [--sizes 200MB,1GB] [--repeat 3]
 
 For each size a gzip file is generated once (``bench/gen_mrf.py``, cached in bench/data/),
 then, in one run and on the same file:
   floor      ``gzip -dc FILE > /dev/null``: the cost of just reading the input;
   reference  ``bench/mrf_reference.py``: ijson split into chunk files, Spark explodes them;
   ours       ``spark_jobs/json_to_parquet.py``, as users run it (its own process).
-Each is timed as a whole process; ours' peak RSS is the child's ``ru_maxrss``. Both outputs
+Each is timed as a whole process; floor and ours run ``--repeat`` times, alternating, and their
+medians count (every run is in the JSON); ours' peak RSS is the largest child's ``ru_maxrss``. Both outputs
 are then read by Spark and compared as multisets (row count and the sum of a 64-bit hash of
 every row), which is ``rows_equal``. ``--quick`` uses 4 MB and 12 MB files (under 60 s).
 Sizes are of the JSON text; the files are gzip -6.
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench import write_results  # noqa: E402
 from bench.gen_mrf import parse_size, write_file  # noqa: E402
 from spark_jobs.common.mrf import COLUMN_NAMES  # noqa: E402
+from spark_jobs.common.storage import read_manifest  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 
@@ -79,14 +82,22 @@ def fingerprint(spark, path: str) -> tuple[int, int]:
     return int(row["n"]), int(row["h"] or 0)
 
 
-def run_size(size: int, work: Path, spark) -> dict:
+def run_size(size: int, work: Path, spark, repeat: int = 1) -> dict:
     source = DATA / f"mrf-{size}.json.gz"
     if not source.exists():
         print(f"generating {source.name} ...", file=sys.stderr)
         write_file(source, size, seed=11, gzip=True)
-    floor_s, _, _ = timed(["sh", "-c", f"gzip -dc '{source}' > /dev/null"])
     ours_dir, ref_dir = work / f"ours-{size}", work / f"ref-{size}"
-    ours_s, rss, summary = measure_ours(source, ours_dir)
+    # floor and ours alternate, `repeat` times each, and the medians count: one run of a few
+    # seconds moves by 10% with the machine's load
+    floor_runs, ours_runs, rss = [], [], 0
+    for _ in range(repeat):
+        floor_runs.append(timed(["sh", "-c", f"gzip -dc '{source}' > /dev/null"])[0])
+        shutil.rmtree(ours_dir, ignore_errors=True)
+        seconds, run_rss, summary = measure_ours(source, ours_dir)
+        ours_runs.append(seconds)
+        rss = max(rss, run_rss)
+    floor_s, ours_s = statistics.median(floor_runs), statistics.median(ours_runs)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     reference_s, _, _ = timed([sys.executable, str(ROOT / "bench" / "mrf_reference.py"), "--input", str(source),
                                "--output", str(ref_dir), "--source-file", str(source), "--work", str(work)], env)  # fmt: skip
@@ -104,6 +115,11 @@ def run_size(size: int, work: Path, spark) -> dict:
         "ours_vs_floor": round(ours_s / floor_s, 2),
         "ours_peak_rss_mb": rss,
         "rows_equal": ours_print == ref_print,
+        "floor_runs_s": [round(x, 2) for x in floor_runs],
+        "ours_runs_s": [round(x, 2) for x in ours_runs],
+        # which path converted the items (the C one unless its library is missing)
+        "native_batches": sum(s["native_batches"] for s in read_manifest(str(ours_dir))["sources"]),
+        "arrow_batches": sum(s["arrow_batches"] for s in read_manifest(str(ours_dir))["sources"]),
     }
 
 
@@ -111,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="4 MB and 12 MB files (under 60 s)")
     parser.add_argument("--sizes", help="comma-separated JSON sizes (default 200MB,1GB)")
+    parser.add_argument("--repeat", type=int, help="runs of ours and of the floor per size (default 3; 1 with --quick)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "json_to_parquet.json")
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in (args.sizes or ("4MB,12MB" if args.quick else "200MB,1GB")).split(",")]
@@ -124,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     spark.sparkContext.setLogLevel("ERROR")
     work = Path(tempfile.mkdtemp(prefix="bench-j2p-"))
     try:
-        results = [run_size(size, work, spark) for size in sorted(sizes)]
+        repeat = args.repeat or (1 if args.quick else 3)
+        results = [run_size(size, work, spark, repeat) for size in sorted(sizes)]
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -297,8 +297,8 @@ class Converter:
         self._spill = None
         self._location_cache: dict[str, list | None] = {}
         self._failed_hosts: set[str] = set()
-        # one batch of bucket parts: the main thread parses the next batch while these are written
-        # bucket b is written by writer b % writers, so each file's rows keep their order
+        # a few bucket parts per writer: rows are made while earlier ones are encoded; bucket b
+        # is written by writer b % writers, so each file's rows keep their order
         self._write_queues: list[queue.Queue] = [
             queue.Queue(maxsize=max(options.buckets // options.writers, 1)) for _ in range(options.writers)
         ]
@@ -358,6 +358,9 @@ class Converter:
         self.result.native_batches = self.native_batches
         self.result.arrow_batches = self.arrow_batches
         progress.tick(splitter.offset, force=True)
+        if self.native is not None and self.fallback_batches:
+            log.info("%s: %d of %d in_network batches took the Arrow path (shapes the C parser leaves to it)",
+                     self.source, self.fallback_batches, self.fallback_batches + self.native_batches)  # fmt: skip
         return self.result
 
     def _handle(self, batch: Batch, splitter: JsonSplitter) -> None:

@@ -252,6 +252,7 @@ typedef struct {
     vec tin_ids; /* int32 pairs per provider row of the current item */
     vec list_ids; /* int32 per element of the current price's list */
     int64_t unresolved, rows_added; /* by the last mrf_items call */
+    int nomem;
     vec marks; /* bucket lengths before the current call */
     int64_t err_item;
     int64_t err_offset; /* byte offset in the batch where parsing stopped */
@@ -1029,7 +1030,10 @@ static int parse_item(cur *k) {
         }
     }
     if (!k->ok || !have_rates) FAIL(k);
-    if (!emit(c, fields)) FAIL(k);
+    if (!emit(c, fields)) { /* out of memory (or a bucket's text past 2 GB): no fallback */
+        c->nomem = 1;
+        FAIL(k);
+    }
     return 1;
 }
 
@@ -1215,12 +1219,13 @@ int mrf_items(ctx *c, const char *data, int64_t len, int64_t count) {
     c->unresolved = 0;
     c->rows_added = 0;
     cur k = {data, data + len, c, 1};
+    c->nomem = 0;
     for (int64_t i = 0; i < count; i++) {
         if (!parse_item(&k)) {
             c->err_item = i;
             c->err_offset = k.p - data;
             undo(c, marks);
-            return MRF_FALLBACK;
+            return c->nomem ? MRF_NOMEM : MRF_FALLBACK;
         }
         ws(&k);
     }
