@@ -35,7 +35,6 @@ from spark_jobs.common import storage  # noqa: E402
 from spark_jobs.common.cli import parse_job_args  # noqa: E402
 from spark_jobs.common.mrf import COLUMNS, MrfError  # noqa: E402
 from spark_jobs.common.mrf_convert import BUCKET_COLUMN, Options, convert  # noqa: E402
-from spark_jobs.common.mrf_native import tune_allocator  # noqa: E402
 
 log = logging.getLogger("json_to_parquet")
 SCHEME = f"{BUCKET_COLUMN} = crc32(utf8(billing_code)) % buckets"
@@ -163,7 +162,6 @@ def validate(staging: storage.Staging, results: list[dict], options: Options) ->
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args = parse_job_args(build_parser(), argv)
-    tune_allocator()  # this process is the job: its allocator may keep what it frees
     try:
         manifest = run(args)
     except (MrfError, FileNotFoundError, ValueError) as exc:

@@ -45,6 +45,7 @@ _SIZES = 1 + 2 * len(TEXT_COLUMNS) + 3 * len(LIST_COLUMNS)
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 _DICT_TYPE = pa.dictionary(pa.int32(), pa.string())
+_LIST_TYPE = pa.list_(_DICT_TYPE)
 
 _loaded: ctypes.CDLL | None = None
 _load_tried = False
@@ -211,12 +212,14 @@ class NativePart:
             else:
                 j = LIST_COLUMNS.index(name)
                 offsets, valid, values, (count, dict_offsets, dict_bytes) = self.lists[j]
-                elements = _string_array(count, dict_offsets, dict_bytes).take(pa.array(values))
+                elements = pa.DictionaryArray.from_arrays(
+                    pa.array(values), _string_array(count, dict_offsets, dict_bytes), safe=False
+                )  # list<dictionary>, as mrf_arrow.dictionary_list makes them
                 nulls = self.nulls[len(TEXT_COLUMNS) + 2 + j]
                 bitmap = _bitmap(valid.view(bool)) if nulls else None
                 columns.append(
                     pa.ListArray.from_buffers(
-                        pa.list_(pa.string()), n, [bitmap, pa.py_buffer(offsets)], null_count=nulls, children=[elements]
+                        _LIST_TYPE, n, [bitmap, pa.py_buffer(offsets)], null_count=nulls, children=[elements]
                     )
                 )
         return pa.Table.from_arrays(columns, names=list(OUTPUT_SCHEMA.names))
@@ -312,26 +315,6 @@ class NativeItems:
         )  # fmt: skip
         lists = [(o, v, vals[: o[-1]], d) for o, v, vals, d in lists]
         return NativePart(n, text_idx, text_dicts, group_id, npi, rate, lists, nulls.tolist())
-
-
-def tune_allocator() -> bool:
-    """Let glibc's allocator keep and reuse what the converter frees; True when applied.
-
-    Every batch allocates and frees a few hundred MB of row buffers, across three threads.
-    By default glibc gives each thread its own arena, serves blocks over 128 KB to 32 MB by
-    mmap and returns freed memory to the system, so the next batch faults its pages in
-    again: 257,000 page faults for a 1 GB file. Two arenas, heap blocks up to 256 MB and a
-    1 GB trim threshold bring that to about 47,000 and save 8% of the time (12.2 s against
-    11.5 s); peak RSS grows by about 80 MB. Called by the job's entry point only, never on
-    import: it changes the whole process.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    return bool(mallopt(m_arena_max, 2) and mallopt(m_mmap_threshold, 32 << 20) and mallopt(m_trim_threshold, 1 << 30))
 
 
 def main(argv: list[str]) -> int:
