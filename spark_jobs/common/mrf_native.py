@@ -90,7 +90,7 @@ def load() -> ctypes.CDLL | None:
     lib.mrf_free.argtypes = [_P]
     lib.mrf_set_refs.argtypes = [_P, _I64, _P, _P, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P]
     lib.mrf_items.argtypes = [_P, ctypes.c_char_p, _I64, _I64]
-    for name in ("mrf_unresolved", "mrf_rows_added", "mrf_err_item", "mrf_err_offset", "mrf_scan_depth"):
+    for name in ("mrf_unresolved", "mrf_rows_added", "mrf_err_item", "mrf_scan_depth"):
         getattr(lib, name).restype = _I64
         getattr(lib, name).argtypes = [_P]
     lib.mrf_scan_in_string.argtypes = [_P]
@@ -99,7 +99,6 @@ def load() -> ctypes.CDLL | None:
     lib.mrf_take_bucket.argtypes = [_P, ctypes.c_int] + [_P] * 11
     lib.mrf_scan.restype = _I64
     lib.mrf_scan.argtypes = [_P, ctypes.c_char_p, _I64, _P, _P, _P, _I64]
-    lib.mrf_scan_reset.argtypes = [_P]
     _loaded = lib
     return lib
 

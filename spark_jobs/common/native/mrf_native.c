@@ -31,7 +31,6 @@
 #define MRF_OK 0
 #define MRF_FALLBACK 1
 #define MRF_NOMEM 2
-#define MRF_UNBALANCED 3
 
 /* -- growable vectors -------------------------------------------------------------------- */
 
@@ -255,7 +254,6 @@ typedef struct {
     int nomem;
     vec marks; /* bucket lengths before the current call */
     int64_t err_item;
-    int64_t err_offset; /* byte offset in the batch where parsing stopped */
     /* splitter state */
     int64_t depth;
     int in_string, escape_next;
@@ -842,7 +840,6 @@ static int parse_rate(cur *k, int32_t rate) {
     /* the rate's provider rows: inline, then referenced, then one null row when there is
      * an empty inline list or neither inline groups nor references */
     rate_rows rr = {(int32_t)COUNT(c->providers, provider_row), 0};
-    int64_t n_inline = COUNT(c->inline_rows, provider_row);
     if (!vec_put(&c->providers, c->inline_rows.data, c->inline_rows.len)) FAIL(k);
     int64_t n_refs = COUNT(c->ref_ids, int64_t);
     for (int64_t i = 0; i < n_refs; i++) {
@@ -862,7 +859,6 @@ static int parse_rate(cur *k, int32_t rate) {
         provider_row row = {NULL_INT, NULL_INT, {NULL, 0}, {NULL, 0}, -1};
         if (!vec_put(&c->providers, &row, sizeof(row))) FAIL(k);
     }
-    (void)n_inline;
     rr.n_rows = (int32_t)(COUNT(c->providers, provider_row) - rr.first_row);
     if (!vec_put(&c->rates, &rr, sizeof(rr))) FAIL(k);
     return 1;
@@ -1223,7 +1219,6 @@ int mrf_items(ctx *c, const char *data, int64_t len, int64_t count) {
     for (int64_t i = 0; i < count; i++) {
         if (!parse_item(&k)) {
             c->err_item = i;
-            c->err_offset = k.p - data;
             undo(c, marks);
             return c->nomem ? MRF_NOMEM : MRF_FALLBACK;
         }
@@ -1231,7 +1226,6 @@ int mrf_items(ctx *c, const char *data, int64_t len, int64_t count) {
     }
     if (k.p != k.end) { /* more items than counted */
         c->err_item = count;
-        c->err_offset = k.p - data;
         undo(c, marks);
         return MRF_FALLBACK;
     }
@@ -1243,7 +1237,6 @@ int mrf_items(ctx *c, const char *data, int64_t len, int64_t count) {
 int64_t mrf_rows_added(const ctx *c) { return c->rows_added; }
 int64_t mrf_unresolved(const ctx *c) { return c->unresolved; }
 int64_t mrf_err_item(const ctx *c) { return c->err_item; }
-int64_t mrf_err_offset(const ctx *c) { return c->err_offset; }
 
 /* sizes of a bucket's output: rows, then per text column its dictionary's value count and
  * byte length, then per list column its element count, dictionary count and byte length */
@@ -1326,12 +1319,6 @@ void mrf_take_bucket(ctx *c, int b, int32_t **text_idx, int32_t **text_offsets, 
 static const unsigned char structural[256] = {
     ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1, [':'] = 1,
 };
-
-void mrf_scan_reset(ctx *c) {
-    c->depth = 0;
-    c->in_string = 0;
-    c->escape_next = 0;
-}
 
 int64_t mrf_scan_depth(const ctx *c) { return c->depth; }
 int mrf_scan_in_string(const ctx *c) { return c->in_string; }
