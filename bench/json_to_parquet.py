@@ -102,6 +102,7 @@ def run_size(size: int, work: Path, spark, repeat: int = 1) -> dict:
     reference_s, _, _ = timed([sys.executable, str(ROOT / "bench" / "mrf_reference.py"), "--input", str(source),
                                "--output", str(ref_dir), "--source-file", str(source), "--work", str(work)], env)  # fmt: skip
     ours_print, ref_print = fingerprint(spark, str(ours_dir)), fingerprint(spark, str(ref_dir))
+    sources = read_manifest(str(ours_dir))["sources"]
     print(f"{size / 1e6:.0f} MB: floor {floor_s:.1f}s ours {ours_s:.1f}s reference {reference_s:.1f}s",
           file=sys.stderr)  # fmt: skip
     return {
@@ -118,8 +119,8 @@ def run_size(size: int, work: Path, spark, repeat: int = 1) -> dict:
         "floor_runs_s": [round(x, 2) for x in floor_runs],
         "ours_runs_s": [round(x, 2) for x in ours_runs],
         # which path converted the items (the C one unless its library is missing)
-        "native_batches": sum(s["native_batches"] for s in read_manifest(str(ours_dir))["sources"]),
-        "arrow_batches": sum(s["arrow_batches"] for s in read_manifest(str(ours_dir))["sources"]),
+        "native_batches": sum(s["native_batches"] for s in sources),
+        "arrow_batches": sum(s["arrow_batches"] for s in sources),
     }
 
 

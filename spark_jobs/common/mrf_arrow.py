@@ -201,18 +201,13 @@ class FlatBatch:
         item_idx = row_item.astype(np.int32)
         price_idx = row_price.astype(np.int32)
         provider_idx = row_provider.astype(np.int32)
-        constants = dict(zip(HEADER_FIELDS, header, strict=True))
-        constants["source_file"] = source_file
+        constants = constant_columns(header, source_file, n)
 
         columns = []
         for field in OUTPUT_SCHEMA:
             name = field.name
             if name in constants:
-                value = constants[name]
-                if value is None:
-                    columns.append(pa.nulls(n, pa.dictionary(pa.int32(), pa.string())))
-                else:
-                    columns.append(distinct_dictionary(np.zeros(n, dtype=np.int32), pa.array([value], pa.string())))
+                columns.append(constants[name])
             elif name in ITEM_FIELDS:
                 columns.append(distinct_dictionary(item_idx, self.items.column(name).combine_chunks()))
             elif name in ("tin_type", "tin_value"):
@@ -226,6 +221,19 @@ class FlatBatch:
             else:
                 columns.append(self.prices.field(name).take(pa.array(price_idx)))
         return pa.Table.from_arrays(columns, names=list(OUTPUT_SCHEMA.names))
+
+
+def constant_columns(header: tuple, source_file: str, n: int) -> dict[str, pa.Array]:
+    """The header fields and source_file on ``n`` rows: one-entry dictionaries over one shared
+    array of zeros (a null column where the header lacks the field)."""
+    zeros = pa.array(np.zeros(n, dtype=np.int32))
+    values = dict(zip(HEADER_FIELDS, header, strict=True), source_file=source_file)
+    return {
+        name: pa.nulls(n, pa.dictionary(pa.int32(), pa.string()))
+        if value is None
+        else pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
+        for name, value in values.items()
+    }
 
 
 def dictionary_list(lists: pa.ListArray) -> pa.ListArray:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from spark_jobs.common.mrf import HEADER_FIELDS
+from spark_jobs.common.mrf_arrow import LIST_COLUMNS, OUTPUT_SCHEMA, constant_columns
 
 log = logging.getLogger("json_to_parquet")
 SOURCE = Path(__file__).resolve().parent / "native" / "mrf_native.c"
@@ -34,13 +34,12 @@ DEFAULT_LIBRARY = SOURCE.with_name("libmrf_native.so")
 LIBRARY_ENV = "MRF_NATIVE_LIB"
 SWITCH_ENV = "MRF_NATIVE"  # "0" turns the fast path off
 NULL_INT = np.iinfo(np.int64).min
-# the C side's text columns, in its order, and its list columns
+# the C side's text columns, in its order (its list columns are mrf_arrow.LIST_COLUMNS)
 TEXT_COLUMNS = (
     "negotiation_arrangement", "name", "billing_code_type", "billing_code_type_version", "billing_code",
     "description", "tin_type", "tin_value", "negotiated_type", "expiration_date", "billing_class", "setting",
     "additional_information",
 )  # fmt: skip
-LIST_COLUMNS = ("service_code", "billing_code_modifier")
 _SIZES = 1 + 2 * len(TEXT_COLUMNS) + 3 * len(LIST_COLUMNS)
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
@@ -158,15 +157,6 @@ def _bitmap(valid: np.ndarray) -> pa.Buffer:
     return pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
-def constant_column(value: str | None, n: int, zeros: pa.Array | None = None) -> pa.Array:
-    """One value on every row, as a one-entry dictionary (a null column when None);
-    ``zeros``, n int32 zeros, may be shared by several such columns."""
-    if value is None:
-        return pa.nulls(n, _DICT_TYPE)
-    zeros = zeros if zeros is not None else pa.array(np.zeros(n, dtype=np.int32))
-    return pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
-
-
 @dataclass
 class NativePart:
     """One bucket's rows of a batch, as copied out of C (nothing Arrow yet)."""
@@ -182,17 +172,13 @@ class NativePart:
 
     def table(self, header: tuple, source_file: str) -> pa.Table:
         """The rows as OUTPUT_SCHEMA-named columns, typed as :meth:`FlatBatch.table` types them."""
-        from spark_jobs.common.mrf_arrow import OUTPUT_SCHEMA
-
         n = self.num_rows
-        constants = dict(zip(HEADER_FIELDS, header, strict=True))
-        constants["source_file"] = source_file
-        zeros = pa.array(np.zeros(n, dtype=np.int32))
+        constants = constant_columns(header, source_file, n)
         columns = []
         for field in OUTPUT_SCHEMA:
             name = field.name
             if name in constants:
-                columns.append(constant_column(constants[name], n, zeros))
+                columns.append(constants[name])
             elif name in TEXT_COLUMNS:
                 i = TEXT_COLUMNS.index(name)
                 idx, nulls, bitmap = self.text_idx[i], self.nulls[i], None
