@@ -18,8 +18,8 @@ VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(STATE)/jars/.fetched
 CDS_STAMP := $(STATE)/jars/.class-archive
 SYSTEM_STAMP := $(STATE)/.system
-NATIVE_SRC := spark_jobs/common/native/mrf_native.c
-NATIVE_LIB := spark_jobs/common/native/libmrf_native.so
+NATIVE_SRC := spark_jobs/mrf/csrc/mrf_native.c
+NATIVE_LIB := spark_jobs/mrf/csrc/libmrf_native.so
 
 .PHONY: help install system venv native jars class-archive demo test test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
 
@@ -63,10 +63,10 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt dags/constraints.txt
 	@touch $@
 venv: $(VENV_STAMP)
 
-# The JSON-to-Parquet converter's C fast path (spark_jobs/common/mrf_native.py); the job runs
+# The JSON-to-Parquet converter's C fast path (spark_jobs/mrf/native.py); the job runs
 # without it, slower, where no compiler is at hand.
 $(NATIVE_LIB): $(NATIVE_SRC) | $(VENV_STAMP)
-	$(PY) -m spark_jobs.common.mrf_native build
+	$(PY) -m spark_jobs.mrf.native build
 native: $(NATIVE_LIB)
 
 $(JARS_STAMP): local/jars/pom.xml | $(SYSTEM_STAMP)
@@ -74,21 +74,21 @@ $(JARS_STAMP): local/jars/pom.xml | $(SYSTEM_STAMP)
 	@touch $@
 jars: $(JARS_STAMP)
 
-# A JVM class archive of Spark and Iceberg (local/spark_cds.py): local Spark starts faster.
+# A JVM class archive of Spark and Iceberg (local/services/spark_cds.py): local Spark starts faster.
 # Only an optimisation, so a failure to dump it is reported and the install goes on.
 $(CDS_STAMP): $(JARS_STAMP) $(VENV_STAMP)
-	$(PY) -m local.spark_cds || echo "class archive not dumped: local Spark starts without it"
+	$(PY) -m local.services.spark_cds || echo "class archive not dumped: local Spark starts without it"
 	@touch $@
 class-archive: $(CDS_STAMP)
 
 demo: install
-	$(PY) -m local.demo
+	$(PY) -m local.launchers.demo
 
 test: install
 	$(PY) -m pytest
 
 ui: install
-	$(PY) -m local.ui $(if $(PORT),--port $(PORT))
+	$(PY) -m local.launchers.ui $(if $(PORT),--port $(PORT))
 
 test-fast: venv native
 	$(PY) -m pytest tests/unit
@@ -102,18 +102,18 @@ bench: install
 	@for b in $$(grep -l -- '"--quick"' bench/*.py); do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
 stack-start: install
-	$(PY) -m local.stack start
+	$(PY) -m local.services.stack start
 stack-stop: venv
-	$(PY) -m local.stack stop
+	$(PY) -m local.services.stack stop
 stack-env: venv
-	@$(PY) -m local.stack env
+	@$(PY) -m local.services.stack env
 
 # make deploy ENV=my-mwaa-env [SCRIPTS_URI=s3://bucket/spark_jobs]
 deploy: venv
 	$(PY) -m deploy.mwaa --environment "$(ENV)" $(if $(SCRIPTS_URI),--scripts-uri "$(SCRIPTS_URI)")
 
 clean:
-	-$(PY) -m local.stack clean 2>/dev/null
+	-$(PY) -m local.services.stack clean 2>/dev/null
 	rm -rf $(STATE) dist
 
 distclean: clean

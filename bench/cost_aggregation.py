@@ -46,7 +46,7 @@ def generate(folder: Path, runs: int, seed: int, end: dt.date) -> dict:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from operators.cost_ledger import schema
+    from operators.cost.ledger import schema
 
     rng = np.random.default_rng(seed)
     jobs = max(50, runs // 2000)
@@ -148,7 +148,7 @@ def oracle_matches(spark, ledger: Path, output: Path, sample_jobs: int) -> dict:
     """Per (job, week) cost from Spark's job_weekly vs record_cost over the ledger rows, for a sample."""
     import pyarrow.dataset as ds
 
-    from spark_jobs.common.cost_model import record_cost
+    from spark_jobs.cost.model import record_cost
 
     weekly = spark.read.parquet(str(output / "job_weekly")).select("job_name", "week", "cost").collect()
     names = sorted({r.job_name for r in weekly})[:: max(1, len({r.job_name for r in weekly}) // sample_jobs)][
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     large = args.runs or (100_000 if args.quick else 10_000_000)
     small = max(1000, large // 10)
-    from local.spark_session import local_session, stop_session
+    from local.services.spark_session import local_session, stop_session
 
     work = Path(tempfile.mkdtemp(prefix="bench-cost-"))
     end = dt.datetime.now(dt.UTC).date()

@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import write_results  # noqa: E402
-from local.iceberg_tables import FragmentedTable, attach_lake, build_fragmented_table, unattached_lake_session  # noqa: E402
-from local.stack import running_stack  # noqa: E402
-from spark_jobs.common.iceberg_plan import compaction_reason  # noqa: E402
-from spark_jobs.common.iceberg_policy import policy_from, storage_from  # noqa: E402
+from local.seeds.iceberg_tables import FragmentedTable, attach_lake, build_fragmented_table, unattached_lake_session  # noqa: E402
+from local.services.stack import running_stack  # noqa: E402
+from spark_jobs.iceberg.plan import compaction_reason  # noqa: E402
+from spark_jobs.iceberg.policy import policy_from, storage_from  # noqa: E402
 
 STORAGE = storage_from({"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}})
 SCAN = "SELECT p, count(*) AS n, sum(amount) AS total, max(length(note)) AS longest FROM {table} GROUP BY p ORDER BY p"
@@ -67,7 +67,7 @@ def timed_scan(spark, table: str, repeat: int) -> tuple[float, list]:
 
 
 def health(spark, ref, policy) -> dict:
-    from spark_jobs.common.iceberg_table import IcebergRuntime, measure
+    from spark_jobs.iceberg.table import IcebergRuntime, measure
 
     state = measure(spark, ref, IcebergRuntime(spark).table_info(ref), policy.small_file_bytes)
     return {"files": state.data_files, "bytes": state.data_bytes, "small_files": state.small_files,
@@ -76,8 +76,8 @@ def health(spark, ref, policy) -> dict:
 
 def tag_figures(spark, ref, added_by: list[int], reachable_before) -> dict:
     """Coverage of write tags on added files and delete tags on removed files, read from S3."""
-    from spark_jobs.common.iceberg_table import files_added_by, reachable_files
-    from spark_jobs.common.iceberg_tags import check_tags
+    from spark_jobs.iceberg.table import files_added_by, reachable_files
+    from spark_jobs.iceberg.tags import check_tags
     from spark_jobs.iceberg_maintenance import catalog_s3_client
 
     s3 = catalog_s3_client(spark, ref.catalog)
@@ -91,7 +91,7 @@ def tag_figures(spark, ref, added_by: list[int], reachable_before) -> dict:
 
 
 def run_blanket(spark, ref, policy) -> tuple[float, int, list[int]]:
-    from spark_jobs.common.iceberg_table import snapshot_lineage, sql_string
+    from spark_jobs.iceberg.table import snapshot_lineage, sql_string
 
     known = {s["snapshot_id"] for s in snapshot_lineage(spark, ref)}
     started = time.perf_counter()
@@ -147,7 +147,7 @@ def build_tables(spark, names: list[str], shape: FragmentedTable) -> None:
 
 
 def compare(spark, shape: FragmentedTable, repeat: int, phases: Phases) -> dict:
-    from spark_jobs.common.iceberg_table import TableRef, content_checksums, reachable_files, snapshot_lineage
+    from spark_jobs.iceberg.table import TableRef, content_checksums, reachable_files, snapshot_lineage
 
     refs = {name: TableRef("lake", f"bench.{name}") for name in ("blanket", "ours")}
     build_tables(spark, [ref.full for ref in refs.values()], shape)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     shape = shape_for(args.quick)
     repeat = args.repeat or (1 if args.quick else 3)
-    from local.spark_session import stop_session
+    from local.services.spark_session import stop_session
 
     started = time.perf_counter()
     phases = Phases()

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import write_results  # noqa: E402
 from bench.gen_mrf import parse_size, write_file  # noqa: E402
-from spark_jobs.common.mrf import COLUMN_NAMES  # noqa: E402
 from spark_jobs.common.storage import read_manifest  # noqa: E402
+from spark_jobs.mrf.grain import COLUMN_NAMES  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 

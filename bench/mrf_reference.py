@@ -25,7 +25,7 @@ import ijson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spark_jobs.common.mrf import COLUMN_NAMES, HEADER_FIELDS  # noqa: E402
+from spark_jobs.mrf.grain import COLUMN_NAMES, HEADER_FIELDS  # noqa: E402
 
 REFS_PER_CHUNK = 1000
 ITEMS_PER_CHUNK = 25

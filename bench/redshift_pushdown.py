@@ -31,15 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import write_results  # noqa: E402
-from local import postgres  # noqa: E402
-from local.stack import free_port  # noqa: E402
-from local.tickit import DATABASE, SCHEMA, TickitData, seed_tickit  # noqa: E402
+from local.seeds.tickit import DATABASE, SCHEMA, TickitData, seed_tickit  # noqa: E402
+from local.services import postgres  # noqa: E402
+from local.services.stack import free_port  # noqa: E402
 
 YEAR = 2024
 
 
 def measure(spark, wh, pushdown: bool, repeat: int) -> dict:
-    from spark_jobs.common.warehouse import rows_read
+    from spark_jobs.redshift.warehouse import rows_read
     from spark_jobs.redshift_pushdown import read_report
 
     times, rows, transferred = [], None, None
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare(port: int, repeat: int) -> dict:
-    from local.spark_session import local_session, stop_session
-    from spark_jobs.common.warehouse import Warehouse
+    from local.services.spark_session import local_session, stop_session
+    from spark_jobs.redshift.warehouse import Warehouse
 
     spark = local_session("bench-redshift-pushdown", **{"spark.driver.memory": "2g"})
     spark.sparkContext.setLogLevel("ERROR")

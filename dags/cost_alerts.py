@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from operators.spark_script import SparkScriptOperator, platform_param
+from operators.spark.script_operator import SparkScriptOperator, platform_param
 
 DOC = """
 ### Cost alerts (Glue and EMR Serverless)
@@ -96,7 +96,7 @@ with DAG(
     def settings(params: dict | None = None, logical_date=None) -> dict:
         from airflow.sdk import Variable
 
-        from operators.cost_settings import VARIABLE, resolve_settings
+        from operators.cost.settings import VARIABLE, resolve_settings
 
         cfg = resolve_settings(
             params or {},
@@ -110,19 +110,19 @@ with DAG(
 
     @task
     def collect(cfg: dict) -> dict:
-        from operators import cost_tasks
+        from operators.cost import tasks as cost_tasks
 
         return cost_tasks.collect(cfg)
 
     @task
     def aggregation_args(cfg: dict) -> list[str]:
-        from operators.cost_settings import aggregation_arguments
+        from operators.cost.settings import aggregation_arguments
 
         return aggregation_arguments(cfg, cfg["as_of"])
 
     @task
     def alert(cfg: dict) -> dict:
-        from operators import cost_tasks
+        from operators.cost import tasks as cost_tasks
 
         return cost_tasks.alert(cfg)
 

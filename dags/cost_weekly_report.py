@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from operators.spark_script import SparkScriptOperator, platform_param
+from operators.spark.script_operator import SparkScriptOperator, platform_param
 
 DOC = """
 ### Weekly cost report (Glue and EMR Serverless)
@@ -64,7 +64,7 @@ with DAG(
 
         from airflow.sdk import Variable
 
-        from operators.cost_settings import VARIABLE, resolve_settings
+        from operators.cost.settings import VARIABLE, resolve_settings
 
         params = params or {}
         cfg = resolve_settings({"dry_run": params.get("dry_run")}, Variable.get(VARIABLE, default=None, deserialize_json=True),
@@ -82,20 +82,20 @@ with DAG(
 
     @task
     def collect(cfg: dict) -> dict:
-        from operators import cost_tasks
+        from operators.cost import tasks as cost_tasks
 
         return cost_tasks.collect(cfg)
 
     @task
     def aggregation_args(cfg: dict) -> list[str]:
-        from operators.cost_settings import aggregation_arguments
-        from operators.cost_tasks import report_location
+        from operators.cost.settings import aggregation_arguments
+        from operators.cost.tasks import report_location
 
         return aggregation_arguments({**cfg, "aggregates_uri": f"{report_location(cfg)}/aggregates"}, cfg["week_end"])
 
     @task
     def report(cfg: dict) -> dict:
-        from operators import cost_tasks
+        from operators.cost import tasks as cost_tasks
 
         return cost_tasks.weekly_report(cfg)
 

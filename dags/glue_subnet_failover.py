@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param
 
-from operators.glue_subnet import GlueJobOnHealthiestSubnetOperator
+from operators.subnet.glue_operator import GlueJobOnHealthiestSubnetOperator
 
 DOC = """
 ### Glue job on the healthiest subnet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from operators.spark_script import SparkScriptOperator, platform_param
+from operators.spark.script_operator import SparkScriptOperator, platform_param
 
 DOC = """
 ### Iceberg maintenance (tagging, compaction, tiering)
@@ -130,7 +130,7 @@ with DAG(
     def settings(params: dict | None = None, dag_run=None) -> dict:
         from airflow.sdk import Variable
 
-        from operators.iceberg_settings import VARIABLE, iceberg_tables_of, resolve_settings
+        from operators.iceberg.settings import VARIABLE, iceberg_tables_of, resolve_settings
 
         cfg = resolve_settings(
             params or {},
@@ -177,7 +177,7 @@ with DAG(
 
     @task
     def table_arguments(cfg: dict) -> list[list[str]]:
-        from operators.iceberg_settings import job_arguments
+        from operators.iceberg.settings import job_arguments
 
         return [job_arguments(cfg, table, cfg["run_key"]) for table in cfg["tables"]]
 
@@ -187,7 +187,7 @@ with DAG(
 
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from operators.iceberg_settings import format_reports, report_location
+        from operators.iceberg.settings import format_reports, report_location
 
         hook, reports, missing = S3Hook(aws_conn_id=cfg["aws_conn_id"]), [], []
         for table in cfg["tables"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 
-from operators.spark_script import SparkScriptOperator
+from operators.spark.script_operator import SparkScriptOperator
 
 TABLE_ASSET = Asset(name="price_transparency_in_network_rates")
 
@@ -90,7 +90,7 @@ with DAG(
 
     @task
     def settings(params: dict | None = None) -> dict:
-        from operators.price_transparency import resolve_settings
+        from operators.price_transparency.tasks import resolve_settings
 
         return resolve_settings(params or {})
 
@@ -98,7 +98,7 @@ with DAG(
     def discover(cfg: dict) -> list[dict]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from operators.price_transparency import discover as find
+        from operators.price_transparency.tasks import discover as find
 
         s3 = S3Hook(aws_conn_id="aws_default").get_conn()
         files = find(s3, cfg["source"], cfg["table_root"], cfg["reprocess"])
@@ -125,7 +125,7 @@ with DAG(
     def validate(files: list[dict]) -> list[dict]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from operators.price_transparency import validate as check
+        from operators.price_transparency.tasks import validate as check
 
         summaries = check(S3Hook(aws_conn_id="aws_default").get_conn(), [f["output"] for f in files])
         for s in summaries:
@@ -137,7 +137,7 @@ with DAG(
     def register(cfg: dict, summaries: list[dict], outlet_events=None) -> dict:
         from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 
-        from operators.price_transparency import register as add
+        from operators.price_transparency.tasks import register as add
 
         glue = GlueCatalogHook(aws_conn_id="aws_default").get_conn()
         changes = add(glue, cfg["glue_database"], cfg["glue_table"], cfg["table_root"], summaries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, task
 
-from operators.spark_script import SparkScriptOperator, platform_param
+from operators.spark.script_operator import SparkScriptOperator, platform_param
 
 # EMR Serverless ships the Amazon Redshift integration for Apache Spark; these put it on the
 # classpath there (Glue loads it by itself; locally only the PostgreSQL backend is used).
@@ -88,7 +88,7 @@ with DAG(
     def settings(params: dict | None = None, dag_run=None) -> dict:
         from airflow.sdk import Variable
 
-        from operators.redshift_report import VARIABLE, query_label, resolve_settings
+        from operators.redshift.quarterly_sales import VARIABLE, query_label, resolve_settings
 
         cfg = resolve_settings(
             params or {},
@@ -116,13 +116,13 @@ with DAG(
 
     @task
     def job_arguments(cfg: dict) -> list[str]:
-        from operators.redshift_report import job_arguments as build
+        from operators.redshift.quarterly_sales import job_arguments as build
 
         return build(cfg, cfg["label"])
 
     @task(retries=0)  # the warehouse's record does not change on a second look
     def verify_pushdown(cfg: dict) -> str:
-        from operators.redshift_report import judge_pushdown, postgres_statements, redshift_statements
+        from operators.redshift.quarterly_sales import judge_pushdown, postgres_statements, redshift_statements
 
         if cfg["backend"] == "redshift":
             from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, chain, task
 
-from operators.spark_script import SparkScriptOperator, platform_param
+from operators.spark.script_operator import SparkScriptOperator, platform_param
 
 DOC = """
 ### Spark platform check
@@ -83,7 +83,7 @@ with DAG(
 
     @task
     def report(output_uri: str) -> dict:
-        from operators.platform_report import format_report, read_report
+        from operators.spark.platform_report import format_report, read_report
 
         found = read_report(output_uri)
         print(format_report(found))

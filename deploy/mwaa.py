@@ -29,7 +29,7 @@ import boto3
 from botocore.config import Config
 
 from deploy.layout import SPARK_JOBS_DIR, dags_bundle, plugins_zip, spark_jobs_files
-from operators.spark_args import JOBS_ARCHIVE, jobs_archive
+from operators.spark.arguments import JOBS_ARCHIVE, jobs_archive
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS_KEY = "plugins.zip"

@@ -5,9 +5,9 @@ the violations the alerting task sends.
         --output s3://bucket/cost/aggregates [--as-of 2026-11-23] [--window-days 7] \\
         [--rates JSON] [--thresholds JSON] [--budgets JSON]
 
-Reads every ``day=`` partition of the ledger (``operators/cost_ledger.py``), prices every run
-again with the current rates (``common/cost_spark.py``, the Spark twin of
-``common/cost_model.py``: a rate override reprices history), and writes Parquet datasets
+Reads every ``day=`` partition of the ledger (``operators/cost/ledger.py``), prices every run
+again with the current rates (``cost/spark_columns.py``, the Spark twin of
+``cost/model.py``: a rate override reprices history), and writes Parquet datasets
 under ``--output``:
 
 * ``job_daily`` / ``job_weekly``: per platform and job, per day / ISO week (Monday);
@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from spark_jobs.common.cli import parse_job_args
-from spark_jobs.common.cost_model import RateError, rates_from
-from spark_jobs.common.cost_spark import cost_columns
+from spark_jobs.cost.model import RateError, rates_from
+from spark_jobs.cost.spark_columns import cost_columns
 
 log = logging.getLogger("cost_aggregation")
 

@@ -6,7 +6,7 @@
 
 For each table: apply the storage settings (table properties, and the catalog's FileIO, which
 is where Iceberg's S3FileIO actually reads them), measure the table from its metadata tables,
-plan (:func:`spark_jobs.common.iceberg_plan.plan_table_maintenance`), run the planned Iceberg
+plan (:func:`spark_jobs.iceberg.plan.plan_table_maintenance`), run the planned Iceberg
 procedures, and verify:
 
 - every compaction commit left the content unchanged (row count and an order-independent
@@ -36,8 +36,8 @@ if __package__ in (None, "") and "spark_jobs" not in sys.modules:  # run as a sc
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spark_jobs.common.cli import parse_job_args  # noqa: E402
-from spark_jobs.common.iceberg_plan import MaintenancePlan, TableState, plan_table_maintenance  # noqa: E402
-from spark_jobs.common.iceberg_policy import (  # noqa: E402
+from spark_jobs.iceberg.plan import MaintenancePlan, TableState, plan_table_maintenance  # noqa: E402
+from spark_jobs.iceberg.policy import (  # noqa: E402
     MaintenancePolicy,
     PolicyError,
     StorageSettings,
@@ -45,7 +45,7 @@ from spark_jobs.common.iceberg_policy import (  # noqa: E402
     policy_from,
     storage_from,
 )
-from spark_jobs.common.iceberg_table import (  # noqa: E402
+from spark_jobs.iceberg.table import (  # noqa: E402
     IcebergRuntime,
     TableRef,
     action_filter,
@@ -59,7 +59,7 @@ from spark_jobs.common.iceberg_table import (  # noqa: E402
     snapshot_lineage,
     sql_string,
 )
-from spark_jobs.common.iceberg_tags import TagCheck, check_tags, s3_client  # noqa: E402
+from spark_jobs.iceberg.tags import TagCheck, check_tags, s3_client  # noqa: E402
 
 log = logging.getLogger("iceberg_maintenance")
 REWRITES = ("rewrite_data_files", "rewrite_position_delete_files", "rewrite_manifests")
@@ -347,7 +347,7 @@ def register_archive(spark, catalog: str, source: TableRef, snapshot_id: int, ar
 def _current_snapshot(s3, uri: str) -> int | None:
     import gzip
 
-    from spark_jobs.common.iceberg_tags import split_uri
+    from spark_jobs.iceberg.tags import split_uri
 
     bucket, key = split_uri(uri)
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -361,7 +361,7 @@ def write_report(spark, catalog: str, uri: str, summary: dict) -> None:
     """The summary where the DAG's report task reads it (Glue and EMR keep stdout in their logs)."""
     body = json.dumps(summary, default=str, indent=1).encode()
     if uri.startswith(("s3://", "s3a://")):
-        from spark_jobs.common.iceberg_tags import split_uri
+        from spark_jobs.iceberg.tags import split_uri
 
         bucket, key = split_uri(uri)
         catalog_s3_client(spark, catalog).put_object(Bucket=bucket, Key=key, Body=body)

@@ -4,8 +4,8 @@
     spark-submit json_to_parquet.py --input s3://bucket/mrf/ --output s3://bucket/tables/mrf
 
 Each file is streamed (never parsed whole) into rows of the grain in
-:mod:`spark_jobs.common.mrf`, written as Parquet under ``billing_code_bucket=NN/`` folders
-(see :mod:`spark_jobs.common.mrf_convert`). Several files are converted in parallel: by
+:mod:`spark_jobs.mrf.grain`, written as Parquet under ``billing_code_bucket=NN/`` folders
+(see :mod:`spark_jobs.mrf.convert`). Several files are converted in parallel: by
 Spark executors when a Spark session is wanted (``--engine spark``, or ``auto`` with more than
 one file), else one after another in this process. Everything goes to a staging location
 first; the run checks that the Parquet row count equals the rows counted while streaming,
@@ -33,8 +33,8 @@ if __package__ in (None, "") and "spark_jobs" not in sys.modules:  # run as a sc
 
 from spark_jobs.common import storage  # noqa: E402
 from spark_jobs.common.cli import parse_job_args  # noqa: E402
-from spark_jobs.common.mrf import COLUMNS, MrfError  # noqa: E402
-from spark_jobs.common.mrf_convert import BUCKET_COLUMN, Options, convert  # noqa: E402
+from spark_jobs.mrf.convert import BUCKET_COLUMN, Options, convert  # noqa: E402
+from spark_jobs.mrf.grain import COLUMNS, MrfError  # noqa: E402
 
 log = logging.getLogger("json_to_parquet")
 SCHEME = f"{BUCKET_COLUMN} = crc32(utf8(billing_code)) % buckets"
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-fetch-locations", action="store_true",
                         help="do not read provider files named by `location` (count them as unresolved)")  # fmt: skip
     parser.add_argument("--no-native", action="store_true",
-                        help="skip the C fast path (spark_jobs/common/native) even where it is built")  # fmt: skip
+                        help="skip the C fast path (spark_jobs/mrf/native.py) even where it is built")  # fmt: skip
     parser.add_argument("--run-id", default=None, help="names the staging location (default: time and pid)")
     return parser
 

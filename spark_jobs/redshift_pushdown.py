@@ -6,7 +6,7 @@
         --url 'jdbc:redshift:iam://wg.123456789012.eu-west-1.redshift-serverless.amazonaws.com:5439/dev' \\
         --tempdir s3://bucket/redshift-temp/ --aws-iam-role arn:aws:iam::123456789012:role/redshift-s3 ...
 
-The report (:mod:`spark_jobs.common.sales_report`) joins ``sales`` with ``date``, keeps one
+The report (:mod:`spark_jobs.redshift.sales_report`) joins ``sales`` with ``date``, keeps one
 year, sums ``qtysold`` per quarter and sorts. With pushdown (the default) the warehouse runs
 all of it and only the result rows (four for a full year) reach Spark: on Redshift the
 connector's autopushdown turns the DataFrame plan into one UNLOAD; on PostgreSQL the report's
@@ -30,7 +30,7 @@ if __package__ in (None, "") and "spark_jobs" not in sys.modules:  # run as a sc
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spark_jobs.common.cli import parse_job_args  # noqa: E402
-from spark_jobs.common.sales_report import (  # noqa: E402
+from spark_jobs.redshift.sales_report import (  # noqa: E402
     RESULT_COLUMNS,
     TABLES,
     check_year,
@@ -38,7 +38,7 @@ from spark_jobs.common.sales_report import (  # noqa: E402
     table_read_sql,
     warehouse_sql,
 )
-from spark_jobs.common.warehouse import (  # noqa: E402
+from spark_jobs.redshift.warehouse import (  # noqa: E402
     BACKENDS,
     WRITE_MODES,
     Warehouse,

@@ -18,7 +18,7 @@ import pytest
 
 from deploy.layout import ROOT
 from local.paths import TMP
-from local.stack import Stack, running_stack
+from local.services.stack import Stack, running_stack
 
 # In-process imports of Airflow (unit tests of operators) get a throw-away home.
 os.environ.setdefault("AIRFLOW_HOME", str(TMP / "airflow-home-tests"))
@@ -80,7 +80,7 @@ class AirflowRunner:
         return {key: json.loads(value) if isinstance(value, str | bytes) else value for key, value in rows}
 
     def task_states(self, dag_id: str) -> dict[str, str]:
-        from local.demo import latest_run
+        from local.launchers.demo import latest_run
 
         _, tasks = latest_run(self.db, dag_id)
         return {task_id: state for task_id, state, _ in tasks}

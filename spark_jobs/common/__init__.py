@@ -1,1 +1,4 @@
-"""Helpers shared by the Spark jobs (shipped as part of spark_jobs.zip)."""
+"""What every Spark job shares: ``cli`` (arguments, tolerant of what Glue adds), ``session``
+(the SparkSession, the same way on every platform) and ``storage`` (local disk or S3, and
+atomic publishing). It imports no other package of ``spark_jobs``.
+"""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from deploy.layout import DAGS_DIR, stage_dags_bundle
-from local.demo import dag_ids
+from local.launchers.demo import dag_ids
 from local.paths import TMP
 
 # Manual runs in Airflow 3 can have no logical date: nothing a trigger touches may use these.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.demo import DEMO_CONF, DEMO_SETUP, dag_ids
+from local.launchers.demo import DEMO_CONF, DEMO_SETUP, dag_ids
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param
 
-from operators.spark_script import SparkScriptOperator
+from operators.spark.script_operator import SparkScriptOperator
 
 with DAG(
     dag_id="test_spark_platform_matrix",

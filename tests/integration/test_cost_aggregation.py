@@ -13,12 +13,14 @@ from decimal import Decimal
 
 import pytest
 
-from local.cost_history import GLUE_JOBS, seed_cost_history
-from local.moto_history import ses_sent
-from local.seed import DATA_BUCKET, SNS_TOPIC
-from operators import cost_alerts, cost_collect, cost_report
+from local.aws.history import ses_sent
+from local.seeds.aws_world import DATA_BUCKET, SNS_TOPIC
+from local.seeds.cost_history import GLUE_JOBS, seed_cost_history
+from operators.cost import alerts as cost_alerts
+from operators.cost import collect as cost_collect
+from operators.cost import report as cost_report
 from spark_jobs import cost_aggregation as job
-from spark_jobs.common.cost_model import rates_from, record_cost
+from spark_jobs.cost.model import rates_from, record_cost
 
 pytestmark = pytest.mark.stack
 
@@ -41,8 +43,8 @@ def ledger(stack):
 
 @pytest.fixture(scope="module")
 def spark(stack):
-    from local.iceberg_tables import lake_session
-    from local.spark_session import stop_session
+    from local.seeds.iceberg_tables import lake_session
+    from local.services.spark_session import stop_session
 
     session = lake_session(stack.info(), "test-cost-aggregation")
     session.sparkContext.setLogLevel("ERROR")

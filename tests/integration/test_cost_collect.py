@@ -9,10 +9,11 @@ import uuid
 import pyarrow.parquet as pq
 import pytest
 
-from local.cost_history import seed_cost_history
-from local.moto_history import post_job_runs
-from local.seed import DATA_BUCKET
-from operators import cost_collect, cost_ledger
+from local.aws.history import post_job_runs
+from local.seeds.aws_world import DATA_BUCKET
+from local.seeds.cost_history import seed_cost_history
+from operators.cost import collect as cost_collect
+from operators.cost import ledger as cost_ledger
 
 pytestmark = pytest.mark.stack
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.layout import dags_bundle
+from deploy.layout import ROOT, dags_bundle
 from deploy.mwaa import DeployError, deploy
 from local.paths import TMP
 
@@ -50,7 +50,7 @@ def test_dags_bundle_layout_in_the_bucket(deployed):
     assert {f"dags/{rel}" for rel in dags_bundle()} == keys
     assert {
         "dags/spark_platform_check.py",
-        "dags/operators/spark_script.py",
+        "dags/operators/spark/script_operator.py",
         "dags/.airflowignore",
         "dags/constraints.txt",
     } <= keys
@@ -90,20 +90,30 @@ def test_second_deploy_changes_nothing(deployed, stack):
     assert not again.environment_updated
 
 
-def test_operator_imports_resolve_from_the_deployed_dags_folder(deployed):
-    """Download dags/ as MWAA would see it and parse it with only that folder on sys.path."""
+@pytest.fixture(scope="module")
+def downloaded_dags(deployed):
+    """dags/ as MWAA's workers see it, downloaded from the bucket."""
     _, s3, bucket, _ = deployed
     folder = TMP / "mwaa-dags-download"
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix="dags/")["Contents"]:
         target = folder / obj["Key"][len("dags/") :]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-    env = {
+    return folder
+
+
+def _mwaa_env() -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": "",
         "AIRFLOW_HOME": str(TMP / "mwaa-airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
+
+
+def test_operator_imports_resolve_from_the_deployed_dags_folder(downloaded_dags):
+    """Parse the downloaded dags/ with only that folder on sys.path."""
+    folder, env = downloaded_dags, _mwaa_env()
     out = subprocess.run(
         [sys.executable, str(INSPECT), str(folder)], env=env, capture_output=True, text=True, timeout=300, cwd="/"
     )
@@ -113,6 +123,35 @@ def test_operator_imports_resolve_from_the_deployed_dags_folder(deployed):
     assert "spark_platform_check" in parsed["dags"]
     # .airflowignore keeps the operators package out of DAG discovery.
     assert all("/operators/" not in d["fileloc"] for d in parsed["dags"].values())
+
+
+def test_every_operators_module_imports_from_the_deployed_dags_folder(deployed, downloaded_dags):
+    """Task bodies import operators' modules when they run, not at parse time: each package
+    and module must be there, and resolve from dags/ and plugins.zip alone, as on an MWAA
+    worker (which has both folders on sys.path)."""
+    _, s3, bucket, _ = deployed
+    plugins = TMP / "mwaa-plugins-download"
+    zipfile.ZipFile(io.BytesIO(s3.get_object(Bucket=bucket, Key="plugins.zip")["Body"].read())).extractall(plugins)
+    repo_modules = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "operators").rglob("*.py")
+    )
+    probe = (
+        "import importlib, sys; sys.path[:0] = sys.argv[1:3]; "
+        "mods = [importlib.import_module(n) for n in sys.argv[3:]]; "
+        "outside = [m.__name__ for m in mods if not m.__file__.startswith(sys.argv[1])]; "
+        "assert not outside, outside; print(len(mods))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(downloaded_dags), str(plugins), *repo_modules],
+        env=_mwaa_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd="/",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(out.stdout) == len(repo_modules) > 20
 
 
 def test_clear_errors(stack):

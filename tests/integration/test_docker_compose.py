@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from deploy.layout import ROOT
-from local.stack import free_port, stack_variables_and_connections, start_moto
+from local.services.stack import free_port, stack_variables_and_connections, start_moto
 
 COMPOSE = ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = {"airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
@@ -91,7 +91,7 @@ def test_ports_bind_loopback_only(config):
 @pytest.mark.stack
 def test_compose_seed_writes_the_native_stack_variables(stack, tmp_path):
     """The seed service's code, run against a fresh moto: same names, same shapes."""
-    from local.compose_seed import main
+    from local.launchers.compose_seed import main
 
     out_file = tmp_path / "airflow.env"
     moto, endpoint = start_moto(free_port(), tmp_path / "moto.log")
@@ -127,7 +127,7 @@ def test_compose_seed_fills_the_warehouse_like_the_native_stack(stack, tmp_path)
     """With --seed-warehouse the seed service creates the same TICKIT tables (same seed, same rows)."""
     import psycopg2
 
-    from local.compose_seed import main
+    from local.launchers.compose_seed import main
 
     pg = stack.info()["postgres"]
     moto, endpoint = start_moto(free_port(), tmp_path / "moto.log")

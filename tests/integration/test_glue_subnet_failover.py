@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from local.moto_ext import CONNECTIONS_AT_START_ARG
-from local.seed import SUBNETS, connection_name
-from operators.glue_subnet import TASK_ARG, GlueJobOnHealthiestSubnetOperator
-from operators.subnet_health import CONNECTION_ARG
-from operators.subnet_ranking import NoHealthyConnection
+from local.aws.extensions import CONNECTIONS_AT_START_ARG
+from local.seeds.aws_world import SUBNETS, connection_name
+from operators.subnet.glue_operator import TASK_ARG, GlueJobOnHealthiestSubnetOperator
+from operators.subnet.health import CONNECTION_ARG
+from operators.subnet.ranking import NoHealthyConnection
 from tests.conftest import AIRFLOW
 
 pytestmark = pytest.mark.stack

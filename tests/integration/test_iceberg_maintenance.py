@@ -14,10 +14,10 @@ import uuid
 
 import pytest
 
-from local.iceberg_tables import FragmentedTable, build_fragmented_table, lake_session
-from local.moto_faults import post_s3_deny
+from local.aws.faults import post_s3_deny
+from local.seeds.iceberg_tables import FragmentedTable, build_fragmented_table, lake_session
 from spark_jobs import iceberg_maintenance as job
-from spark_jobs.common.iceberg_policy import storage_from
+from spark_jobs.iceberg.policy import storage_from
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
 logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -31,7 +31,7 @@ LATER = (dt.datetime.now(dt.UTC) + dt.timedelta(days=4)).isoformat()  # every fi
 
 @pytest.fixture(scope="module")
 def spark(stack):
-    from local.spark_session import stop_session
+    from local.services.spark_session import stop_session
 
     session = lake_session(stack.info(), "test-iceberg-maintenance", STORAGE)
     yield session
@@ -203,7 +203,7 @@ def test_concurrent_append_and_delete_during_compaction_lose_nothing(spark):
                 started.set()
 
     handler = Started(level=logging.INFO)
-    source = logging.getLogger("spark_jobs.common.iceberg_table")
+    source = logging.getLogger("spark_jobs.iceberg.table")
     source.addHandler(handler)
     source.setLevel(logging.INFO)
     result: dict = {}
@@ -258,7 +258,7 @@ def test_archive_registers_an_expired_snapshot_as_a_queryable_table(spark):
 
 
 def test_every_iceberg_table_of_a_glue_database_is_found(stack):
-    from operators.iceberg_settings import iceberg_tables_of
+    from operators.iceberg.settings import iceberg_tables_of
 
     glue = stack.boto3_client("glue")
     database = f"maint_{uuid.uuid4().hex[:6]}"

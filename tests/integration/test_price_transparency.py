@@ -13,9 +13,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from bench.gen_mrf import write_file
-from operators import price_transparency as pt
+from operators.price_transparency import tasks as pt
 from spark_jobs import json_to_parquet as job
-from spark_jobs.common.mrf import COLUMN_NAMES
+from spark_jobs.mrf.grain import COLUMN_NAMES
 from tests.unit.test_mrf_flatten import EXAMPLES, as_multiset, expected_rows
 
 pytestmark = pytest.mark.stack

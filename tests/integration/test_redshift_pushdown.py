@@ -12,7 +12,7 @@ import uuid
 import psycopg2
 import pytest
 
-from local.tickit import SCHEMA
+from local.seeds.tickit import SCHEMA
 from operators.s3_lifecycle import current_rules, ensure_rule, expiry_rule
 from spark_jobs import redshift_pushdown as job
 
@@ -37,7 +37,7 @@ def query(pg, sql, *params):
 
 @pytest.fixture(scope="module")
 def spark():
-    from local.spark_session import local_session, stop_session
+    from local.services.spark_session import local_session, stop_session
 
     session = local_session("test-redshift-pushdown")
     yield session
@@ -143,7 +143,7 @@ def test_redshift_history_is_asked_through_the_data_api_by_label(aws_env):
     import boto3
     from airflow.providers.amazon.aws.hooks.redshift_data import RedshiftDataHook
 
-    from operators.redshift_report import PushdownNotVerified, redshift_statements
+    from operators.redshift.quarterly_sales import PushdownNotVerified, redshift_statements
 
     class RecordingHook(RedshiftDataHook):
         ids: list[str] = []

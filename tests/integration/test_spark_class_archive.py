@@ -3,8 +3,8 @@
 import pytest
 
 from local.paths import JARS
-from local.spark_session import local_session, stop_session
-from operators.local_spark import class_archive_path
+from local.services.spark_session import local_session, stop_session
+from operators.spark.local_runner import class_archive_path
 
 
 @pytest.mark.spark

@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from local.paths import JARS
-from local.stack import spark_platform_config
-from operators.local_spark import s3_endpoint_conf
-from operators.spark_settings import merge_settings
+from local.services.stack import spark_platform_config
+from operators.spark.local_runner import s3_endpoint_conf
+from operators.spark.settings import merge_settings
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
 # py4j logs from a finalizer at interpreter exit, after logging has shut down.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from local import postgres
-from local.seed import SUBNETS, connection_name
+from local.seeds.aws_world import SUBNETS, connection_name
+from local.services import postgres
 
 pytestmark = pytest.mark.stack
 
@@ -110,7 +110,7 @@ def test_cluster_outside_the_checkout_starts_fresh(tmp_path, monkeypatch):
 
 def test_stop_reaps_the_moto_server(tmp_path):
     """A stopped stack leaves no moto process behind, not even a zombie its starter never waited for."""
-    from local.stack import Stack
+    from local.services.stack import Stack
 
     stack = Stack(tmp_path / "stack")
     pid = stack.start()["moto"]["pid"]

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from local.seed import SUBNETS, connection_name
-from operators.subnet_health import CONNECTION_ARG, CallCounter, gather_candidates, summarize_runs
-from operators.subnet_ranking import Demand, rank_connections
+from local.seeds.aws_world import SUBNETS, connection_name
+from operators.subnet.health import CONNECTION_ARG, CallCounter, gather_candidates, summarize_runs
+from operators.subnet.ranking import Demand, rank_connections
 
 pytestmark = pytest.mark.stack
 
@@ -89,7 +89,7 @@ def test_run_history_pending_and_failures():
 
 def test_impaired_zone_is_seen(stack):
     """Fault injection: the stack can mark a zone impaired, and the ranking avoids it."""
-    from local.moto_faults import post_zone_state
+    from local.aws.faults import post_zone_state
 
     endpoint = stack.info()["moto"]["endpoint_url"]
     post_zone_state(endpoint, "us-east-1a", "impaired")

@@ -1,6 +1,6 @@
 """The Airflow UI of ``make ui``, driven in a real browser (Debian's chromium, headless).
 
-One ``python -m local.ui`` (what ``make ui`` runs: API server, scheduler, DAG processor,
+One ``python -m local.launchers.ui`` (what ``make ui`` runs: API server, scheduler, DAG processor,
 triggerer) on a stack of its own for the module, read for its URL and login as a user
 would, and stopped with Ctrl-C at the end (checked: nothing left running). Each step leaves
 a screenshot under ``.state/artifacts/ui/``.
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from local import postgres
+from local.launchers.ui import READY_TIMEOUT_S, STOP_TIMEOUT_S
 from local.paths import ROOT, STATE, TMP
-from local.stack import Stack, free_port
-from local.ui import READY_TIMEOUT_S, STOP_TIMEOUT_S
-from operators.subnet_health import CONNECTION_ARG
+from local.services import postgres
+from local.services.stack import Stack, free_port
+from operators.subnet.health import CONNECTION_ARG
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ READY = re.compile(r"Airflow is ready: (\S+)\s+login: (\S+) / (\S+)")
 
 @dataclass
 class Ui:
-    """A running ``python -m local.ui``: what it printed, and its stack."""
+    """A running ``python -m local.launchers.ui``: what it printed, and its stack."""
 
     url: str
     user: str
@@ -80,7 +80,7 @@ def airflow():
     """``make ui``'s command on a stack folder of its own; stopped with Ctrl-C (SIGINT) at the end,
     which must stop every Airflow service and the stack."""
     home = TMP / f"ui-{uuid.uuid4().hex[:6]}"
-    command = [sys.executable, "-m", "local.ui", "--port", str(free_port()), "--home", str(home)]
+    command = [sys.executable, "-m", "local.launchers.ui", "--port", str(free_port()), "--home", str(home)]
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

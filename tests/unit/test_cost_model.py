@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spark_jobs.common.cost_model import (
+from spark_jobs.cost.model import (
     DEFAULT_RATES,
     LEDGER_FIELDS,
     WORKER_DPU,

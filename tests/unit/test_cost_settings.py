@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from operators.cost_settings import aggregation_arguments, resolve_settings
+from operators.cost.settings import aggregation_arguments, resolve_settings
 
 VARIABLE = {"topic_arn": "arn:aws:sns:us-east-1:123456789012:t", "budgets": {"team=finance": 100}}
 

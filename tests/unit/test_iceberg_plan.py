@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spark_jobs.common.iceberg_plan import (
+from spark_jobs.iceberg.plan import (
     PartitionStats,
     SnapshotInfo,
     TableState,
@@ -17,7 +17,7 @@ from spark_jobs.common.iceberg_plan import (
     plan_table_maintenance,
     time_range,
 )
-from spark_jobs.common.iceberg_policy import (
+from spark_jobs.iceberg.policy import (
     MiB,
     PolicyError,
     StorageSettings,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from operators.iceberg_settings import format_reports, job_arguments, report_location, resolve_settings
+from operators.iceberg.settings import format_reports, job_arguments, report_location, resolve_settings
 from spark_jobs import iceberg_maintenance as job
-from spark_jobs.common.iceberg_policy import PolicyError
+from spark_jobs.iceberg.policy import PolicyError
 
 VARIABLE = {
     "tables": ["sales.orders", "sales.items"],

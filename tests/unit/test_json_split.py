@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spark_jobs.common import mrf_native
-from spark_jobs.common.json_split import JsonSplitError, JsonSplitter
+from spark_jobs.mrf import native as mrf_native
+from spark_jobs.mrf.json_split import JsonSplitError, JsonSplitter
 from tests.unit.test_mrf_flatten import EXAMPLES
 
 KEYS = ("provider_references", "in_network")

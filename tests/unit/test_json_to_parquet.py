@@ -17,9 +17,9 @@ import pytest
 
 from bench.gen_mrf import write_file
 from spark_jobs import json_to_parquet as job
-from spark_jobs.common.mrf import COLUMN_NAMES
-from spark_jobs.common.mrf_arrow import PRICE_TEXT, distinct_dictionary
 from spark_jobs.common.storage import read_manifest
+from spark_jobs.mrf.arrow_grain import PRICE_TEXT, distinct_dictionary
+from spark_jobs.mrf.grain import COLUMN_NAMES
 from tests.unit.test_mrf_flatten import EXAMPLES, as_multiset, edge_doc, expected_rows
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from operators.local_spark import (
+from operators.spark.local_runner import (
     LocalSparkError,
     LocalSparkRun,
     class_archive_path,
@@ -95,3 +95,16 @@ def test_class_archive_is_named_for_its_jars_and_used_only_when_present(tmp_path
     jar.write_bytes(b"changed")  # a different jar: the old archive no longer applies
     assert class_archive_path(tmp_path) != first
     assert class_sharing_options(tmp_path) == ""
+
+
+def test_default_folders_are_the_repositorys(monkeypatch):
+    """Without SPARK_JOBS_DIR / SPARK_JARS_DIR the runner finds the jobs and jars of the project it
+    sits in (the repository, or MWAA's dags/ folder with operators/ and spark_jobs/ side by side)."""
+    from deploy.layout import ROOT, SPARK_JOBS_DIR
+    from operators.spark.local_runner import default_jars_dir, default_scripts_dir
+
+    monkeypatch.delenv("SPARK_JOBS_DIR", raising=False)
+    monkeypatch.delenv("SPARK_JARS_DIR", raising=False)
+    assert default_scripts_dir() == SPARK_JOBS_DIR
+    assert (default_scripts_dir() / "platform_check.py").is_file()
+    assert default_jars_dir() == ROOT / ".state" / "jars"

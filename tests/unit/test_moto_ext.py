@@ -5,7 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local import moto_ext
+from local.aws import extensions as moto_ext
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_delete_connection(glue):
 def test_cached_dispatcher_routes_like_moto_and_looks_each_host_up_once(monkeypatch):
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from local.moto_server import cached_dispatcher
+    from local.aws.server import cached_dispatcher
 
     hosts = ["s3.us-east-1.amazonaws.com", "glue.us-east-1.amazonaws.com", "sns.eu-west-1.amazonaws.com",
              "moto_api", "ec2", "127.0.0.1:5000", None]  # fmt: skip

@@ -7,8 +7,8 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from local import moto_keepalive
-from local.moto_keepalive import KeepAliveRequestHandler
+from local.aws import keepalive as moto_keepalive
+from local.aws.keepalive import KeepAliveRequestHandler
 
 
 def app(environ, start_response):

@@ -6,8 +6,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import moto_speed
-from local.seed import create_glue_security_group
+from local.aws import speed as moto_speed
+from local.seeds.aws_world import create_glue_security_group
 
 REQUEST_ID = re.compile(rb"<(requestId|RequestId)>[^<]*</(requestId|RequestId)>")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_jobs.common.mrf import (
+from spark_jobs.mrf.grain import (
     COLUMN_NAMES,
     FlattenStats,
     MrfError,

@@ -15,8 +15,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from bench.gen_mrf import write_file
-from spark_jobs.common import mrf_convert, mrf_native
-from spark_jobs.common.mrf import COLUMN_NAMES, MrfError
+from spark_jobs.mrf import convert as mrf_convert
+from spark_jobs.mrf import native as mrf_native
+from spark_jobs.mrf.grain import COLUMN_NAMES, MrfError
 from tests.unit.test_mrf_flatten import EXAMPLES, as_multiset, edge_doc, expected_rows
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from deploy.layout import ROOT
-from operators import redshift_report as rr
-from spark_jobs.common import warehouse
-from spark_jobs.common.sales_report import clean_label, warehouse_sql
+from operators.redshift import quarterly_sales as rr
+from spark_jobs.redshift import warehouse
+from spark_jobs.redshift.sales_report import clean_label, warehouse_sql
 
 VARIABLE = {"backend": "postgres", "jdbc_url": "jdbc:postgresql://127.0.0.1:5432/warehouse", "user": "u",
             "schema": "tickit", "tempdir": "s3://data/redshift-temp"}  # fmt: skip

@@ -10,8 +10,8 @@ from datetime import date, timedelta
 import pytest
 
 from spark_jobs import redshift_pushdown as job
-from spark_jobs.common.sales_report import LABEL_MAX, clean_label, quarterly_sales, table_read_sql, warehouse_sql
-from spark_jobs.common.warehouse import Warehouse, is_empty_unload_error
+from spark_jobs.redshift.sales_report import LABEL_MAX, clean_label, quarterly_sales, table_read_sql, warehouse_sql
+from spark_jobs.redshift.warehouse import Warehouse, is_empty_unload_error
 
 
 def test_postgres_sql_is_the_whole_report_with_schema_year_and_label():
@@ -75,7 +75,7 @@ def expected_report(sales, dates, year):
 
 @pytest.fixture(scope="module")
 def spark():
-    from local.spark_session import local_session, stop_session
+    from local.services.spark_session import local_session, stop_session
 
     session = local_session("test-sales-report")
     yield session

@@ -8,9 +8,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import moto_ext
-from operators.spark_script import PLATFORM_CONF, SparkScriptOperator
-from operators.spark_settings import merge_settings
+from local.aws import extensions as moto_ext
+from operators.spark.script_operator import PLATFORM_CONF, SparkScriptOperator
+from operators.spark.settings import merge_settings
 
 CONFIG = {
     "scripts_uri": "s3://artifacts/spark_jobs/",

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from operators.spark_settings import DEFAULTS, SettingsError, merge_settings
+from operators.spark.settings import DEFAULTS, SettingsError, merge_settings
 
 
 def test_defaults_are_glue_for_production():

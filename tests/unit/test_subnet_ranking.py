@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.subnet_ranking import (
+from operators.subnet.ranking import (
     MIN_START_IPS,
     STRATEGIES,
     Candidate,

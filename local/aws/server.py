@@ -1,0 +1,61 @@
+"""The local AWS endpoint: moto in server mode with our extensions loaded.
+
+Run as ``python -m local.aws.server --port N``; listens on 127.0.0.1 unless told
+otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
+Extensions: Glue UpdateJob / BatchStopJobRun (``local/aws/extensions.py``) and a minimal MWAA
+control plane (``local/aws/mwaa.py``); zone-state fault injection (``local/aws/faults.py``); past job runs (``local/aws/history.py``);
+a memoized host-to-service lookup (:func:`cached_dispatcher`), memoized response
+serialization lookups (``local/aws/speed.py``) and HTTP keep-alive (``local/aws/keepalive.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from local.aws import extensions, history, speed
+from local.aws.faults import FaultInjection
+from local.aws.history import RunHistory
+from local.aws.mwaa import MwaaMiddleware
+
+
+def cached_dispatcher():
+    """moto's request dispatcher with its host-to-service lookup worked out once per host.
+
+    For every request moto lists its own package folder (a ``stat`` per service) and tries
+    each service's URL patterns, all under one lock; a Spark scan of many small Parquet
+    files sends hundreds of ranged GETs, and that lookup was half of each one's server time.
+    The answer depends on the host string only, so it is kept.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    class CachedDispatcher(DomainDispatcherApplication):
+        def __init__(self, create_app):
+            super().__init__(create_app)
+            self._backend_by_host: dict = {}
+
+        def get_backend_for_host(self, host):  # called with self.lock held
+            if host not in self._backend_by_host:
+                self._backend_by_host[host] = super().get_backend_for_host(host)
+            return self._backend_by_host[host]
+
+    return CachedDispatcher(create_backend_app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    extensions.apply()
+    history.apply()
+    speed.apply()
+    from werkzeug.serving import run_simple
+
+    from local.aws.keepalive import KeepAliveRequestHandler
+
+    app = RunHistory(FaultInjection(MwaaMiddleware(cached_dispatcher())))
+    run_simple(args.host, args.port, app, threaded=True, request_handler=KeepAliveRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

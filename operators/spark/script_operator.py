@@ -1,0 +1,344 @@
+"""Run any script from ``spark_jobs/`` on Glue, EMR Serverless or local spark-submit.
+
+The platform is chosen at run time (see :mod:`operators.spark.settings`), never by
+editing a DAG. On ``glue`` and ``emr_serverless`` the work is delegated to the Amazon
+provider's ``GlueJobOperator`` / ``EmrServerlessStartJobOperator`` (created with
+``deferrable`` and a wait that fits long jobs); on ``local`` the script runs under
+spark-submit on the worker. The script gets the same ``argv`` everywhere, plus the Spark
+property ``spark.mwaa_pipelines.platform`` so it can report where it ran.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from airflow.sdk import BaseOperator, Param, conf
+from airflow.sdk.exceptions import AirflowException, TaskDeferred
+
+from operators.spark.arguments import (
+    JOBS_ARCHIVE,
+    emr_spark_submit_parameters,
+    glue_conf_value,
+    glue_script_args,
+    validate_script_args,
+)
+from operators.spark.settings import SparkPlatformSettings, resolve_settings
+
+PLATFORM_CONF = "spark.mwaa_pipelines.platform"
+# Glue's own limit for a job run is 48 hours; EMR Serverless' default is 12. The provider's
+# EMR Serverless wait gives up (and cancels the job) after 25 x 60 s, far too soon.
+DEFAULT_MAX_RUN_TIME = timedelta(hours=48)
+DELEGATE_XCOM = "spark_platform_delegate"
+
+
+def platform_param() -> Param:
+    """The trigger form's ``platform`` field, which SparkScriptOperator reads (same in every DAG)."""
+    return Param(
+        "default",
+        type="string",
+        enum=["default", "glue", "emr_serverless", "local"],
+        title="Spark platform",
+        description="'default' follows the spark_platform Variable.",
+    )
+
+
+def _call_unguarded(operator: BaseOperator, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a delegate operator's method without Airflow's nested-operator warning.
+
+    The warning is for DAG authors who call ``execute`` by mistake; here delegation is
+    the design, and the delegate runs inside this task's own Task Runner context.
+    """
+    func = getattr(type(operator), method)
+    func = getattr(func, "__wrapped__", func)
+    return func(operator, *args, **kwargs)
+
+
+class SparkScriptOperator(BaseOperator):
+    """Run ``spark_jobs/<script>`` with ``script_args`` on the configured Spark platform.
+
+    :param script: path of the script relative to ``spark_jobs/`` (templated).
+    :param script_args: ``--name value`` pairs passed to the script (templated).
+    :param platform: ``glue`` | ``emr_serverless`` | ``local``; ``None`` or ``default``
+        reads the run's ``platform`` param, then the ``spark_platform`` Variable (templated).
+    :param spark_conf: extra Spark properties (templated).
+    :param job_name: Glue job name / EMR Serverless run name; defaults to the configured
+        prefix plus the script's stem.
+    :param number_of_workers: Glue workers for this task (default from settings).
+    :param worker_type: Glue worker type for this task (default from settings).
+    :param max_run_time: how long to wait for the run before giving up.
+    :param waiter_delay: seconds between status checks.
+    :param deferrable: wait in the triggerer (frees the worker slot) on Glue / EMR.
+    :param emr_jars: jars of the EMR Serverless image to put on the classpath there (EMR
+        ships connectors such as Redshift's but loads them only when asked; Glue loads its
+        own, and local spark-submit has the fetched jars).
+    """
+
+    template_fields: Sequence[str] = ("script", "script_args", "platform", "spark_conf", "job_name")
+    template_fields_renderers = {"script_args": "json", "spark_conf": "json"}
+    ui_color = "#f6e7c8"
+
+    @property
+    def operator_extra_links(self):
+        """The Glue job run or the EMR Serverless dashboard of the run, whichever platform ran it
+        (the delegate operator stores what they need; imported when first asked, so DAG files
+        stay light to parse)."""
+        from operators.links import EmrServerlessDashboardLink, GlueJobRunDetailsLink
+
+        return (GlueJobRunDetailsLink(), EmrServerlessDashboardLink())
+
+    def __init__(
+        self,
+        *,
+        script: str,
+        script_args: Sequence[str] | None = None,
+        platform: str | None = None,
+        spark_conf: dict[str, str] | None = None,
+        job_name: str | None = None,
+        number_of_workers: int | None = None,
+        worker_type: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        max_run_time: timedelta = DEFAULT_MAX_RUN_TIME,
+        waiter_delay: int = 30,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        emr_jars: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.script = script
+        # A list, or an XComArg resolved at run time (a task that computes the arguments).
+        self.script_args = script_args if hasattr(script_args, "resolve") else list(script_args or [])
+        self.platform = platform
+        self.spark_conf = dict(spark_conf or {})
+        self.job_name = job_name
+        self.number_of_workers = number_of_workers
+        self.worker_type = worker_type
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.max_run_time = max_run_time
+        self.waiter_delay = waiter_delay
+        self.deferrable = deferrable
+        self.emr_jars = list(emr_jars)
+        self._delegate: BaseOperator | None = None
+        self._local_run = None
+
+    # -- decisions -------------------------------------------------------------------
+    @property
+    def waiter_max_attempts(self) -> int:
+        return max(1, math.ceil(self.max_run_time.total_seconds() / self.waiter_delay))
+
+    def run_name(self, settings: SparkPlatformSettings) -> str:
+        if self.job_name:
+            return self.job_name
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", PurePosixPath(self.script).stem)
+        return f"{settings.glue_job_prefix}{stem}"
+
+    def spark_properties(self, settings: SparkPlatformSettings) -> dict[str, str]:
+        props = {**settings.iceberg_spark_conf(), **settings.spark_conf, **self.spark_conf}
+        props[PLATFORM_CONF] = settings.platform
+        return props
+
+    def script_uri(self, settings: SparkPlatformSettings) -> str:
+        settings.require("scripts_uri")
+        return f"{settings.scripts_uri}/{PurePosixPath(self.script).as_posix()}"
+
+    # -- execution -------------------------------------------------------------------
+    def execute(self, context: Any) -> Any:
+        settings = resolve_settings(context, self.platform)
+        args = validate_script_args(self.script_args)
+        self.log.info("Running spark_jobs/%s on platform %r with args %s", self.script, settings.platform, args)
+        if settings.platform == "local":
+            return self._run_local(settings, args)
+        delegate = self._build_delegate(settings, args)
+        try:
+            result = _call_unguarded(delegate, "execute", context)
+        except TaskDeferred as deferred:
+            raise self._deferred_here(context, deferred, asdict(settings), args) from None
+        return self._result(settings, result)
+
+    def _deferred_here(
+        self, context: Any, deferred: TaskDeferred, settings: dict[str, Any], args: list[str]
+    ) -> TaskDeferred:
+        """Resume in this operator, which rebuilds the delegate from the same settings.
+
+        The delegate's state travels in XCom, not only in the deferral's kwargs:
+        ``airflow dags test`` resumes with the trigger event alone.
+        """
+        state = {
+            "settings": settings,
+            "args": args,
+            "delegate_method": deferred.method_name,
+            "delegate_kwargs": deferred.kwargs or {},
+        }
+        context["ti"].xcom_push(key=DELEGATE_XCOM, value=state)
+        return TaskDeferred(
+            trigger=deferred.trigger, method_name="resume_delegate", kwargs=None, timeout=deferred.timeout
+        )
+
+    def resume_delegate(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        state = context["ti"].xcom_pull(task_ids=self.task_id, key=DELEGATE_XCOM, map_indexes=context["ti"].map_index)
+        if not state:
+            raise AirflowException(f"{self.task_id}: resumed without the platform state pushed before deferring")
+        restored = SparkPlatformSettings(**state["settings"])
+        delegate = self._build_delegate(restored, state["args"])
+        method = state["delegate_method"]
+        try:
+            result = _call_unguarded(delegate, method, context, event=event, **state["delegate_kwargs"])
+        except TaskDeferred as deferred:
+            raise self._deferred_here(context, deferred, state["settings"], state["args"]) from None
+        return self._result(restored, result)
+
+    def on_kill(self) -> None:
+        if self._local_run is not None:
+            self.log.info("Stopping local spark-submit (pid %s)", getattr(self._local_run.process, "pid", None))
+            self._local_run.kill()
+        if self._delegate is not None:
+            self._delegate.on_kill()
+
+    def _result(self, settings: SparkPlatformSettings, run_id: Any) -> dict[str, Any]:
+        return {"platform": settings.platform, "script": self.script, "run_id": run_id}
+
+    def _build_delegate(self, settings: SparkPlatformSettings, args: list[str]) -> BaseOperator:
+        builder = self._glue_operator if settings.platform == "glue" else self._emr_serverless_operator
+        self._delegate = builder(settings, args)
+        return self._delegate
+
+    def _glue_operator(self, settings: SparkPlatformSettings, args: list[str]) -> BaseOperator:
+        from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+
+        settings.require("scripts_uri", "glue_role_arn")
+        default_arguments = {
+            "--datalake-formats": "iceberg",
+            "--extra-py-files": f"{settings.scripts_uri}/{JOBS_ARCHIVE}",
+            "--enable-metrics": "true",
+        }
+        glue_conf = glue_conf_value(self.spark_properties(settings))
+        if glue_conf:
+            default_arguments["--conf"] = glue_conf
+        create_job_kwargs = {
+            "GlueVersion": settings.glue_version,
+            "WorkerType": self.worker_type or settings.glue_worker_type,
+            "NumberOfWorkers": self.number_of_workers or settings.glue_number_of_workers,
+            "DefaultArguments": default_arguments,
+            "Timeout": math.ceil(self.max_run_time.total_seconds() / 60),
+        }
+        if settings.log_uri:
+            create_job_kwargs["LogUri"] = settings.log_uri
+        return GlueJobOperator(
+            task_id=self.task_id,
+            job_name=self.run_name(settings),
+            job_desc=f"spark_jobs/{self.script}, managed by Airflow",
+            script_location=self.script_uri(settings),
+            iam_role_arn=settings.glue_role_arn,
+            script_args=glue_script_args(args),
+            create_job_kwargs=create_job_kwargs,
+            update_config=True,
+            wait_for_completion=True,
+            deferrable=self.deferrable,
+            stop_job_run_on_kill=True,
+            resume_glue_job_on_retry=True,
+            job_poll_interval=self.waiter_delay,
+            waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.waiter_max_attempts,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+        )
+
+    def _emr_serverless_operator(self, settings: SparkPlatformSettings, args: list[str]) -> BaseOperator:
+        from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
+
+        settings.require("scripts_uri", "emr_application_id", "emr_execution_role_arn")
+        props = self.spark_properties(settings)
+        if settings.iceberg_catalog:
+            # EMR Serverless ships the Iceberg runtime; it is on the classpath only when asked.
+            props.setdefault("spark.jars", "/usr/share/aws/iceberg/lib/iceberg-spark3-runtime.jar")
+        if self.emr_jars:
+            props["spark.jars"] = ",".join([*filter(None, props.get("spark.jars", "").split(",")), *self.emr_jars])
+        overrides: dict[str, Any] = {}
+        if settings.log_uri:
+            overrides["monitoringConfiguration"] = {"s3MonitoringConfiguration": {"logUri": settings.log_uri}}
+        return EmrServerlessStartJobOperator(
+            task_id=self.task_id,
+            application_id=settings.emr_application_id,
+            execution_role_arn=settings.emr_execution_role_arn,
+            name=self.run_name(settings),
+            job_driver={
+                "sparkSubmit": {
+                    "entryPoint": self.script_uri(settings),
+                    "entryPointArguments": args,
+                    "sparkSubmitParameters": emr_spark_submit_parameters(
+                        props, f"{settings.scripts_uri}/{JOBS_ARCHIVE}"
+                    ),
+                }
+            },
+            configuration_overrides=overrides or None,
+            wait_for_completion=True,
+            deferrable=self.deferrable,
+            cancel_on_kill=True,
+            waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.waiter_max_attempts,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            enable_application_ui_links=True,  # stores what the dashboard link needs (off by default)
+        )
+
+    def _run_local(self, settings: SparkPlatformSettings, args: list[str]) -> dict[str, Any]:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        from operators.spark.local_runner import (
+            default_jars_dir,
+            default_scripts_dir,
+            prepare_local_run,
+            s3_endpoint_conf,
+        )
+
+        hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type="s3")
+        endpoint = hook.conn_config.get_service_endpoint_url("s3")
+        credentials = hook.get_credentials()
+        aws_env = {
+            "AWS_ACCESS_KEY_ID": credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+            "AWS_REGION": hook.conn_region_name or "us-east-1",
+            "AWS_DEFAULT_REGION": hook.conn_region_name or "us-east-1",
+        }
+        if credentials.token:
+            aws_env["AWS_SESSION_TOKEN"] = credentials.token
+        if endpoint:  # for readers outside Spark's s3a (pyarrow, boto3) in the job's own process
+            aws_env["AWS_ENDPOINT_URL_S3"] = endpoint
+        conf_props = {
+            **s3_endpoint_conf(
+                endpoint,
+                hook.conn_region_name,
+                settings.iceberg_catalog_name if settings.iceberg_catalog else None,
+            ),
+            **self.spark_properties(settings),
+        }
+        run = prepare_local_run(
+            script=self.script,
+            args=args,
+            conf=conf_props,
+            master=settings.local_master,
+            scripts_dir=Path(settings.local_scripts_dir) if settings.local_scripts_dir else default_scripts_dir(),
+            jars_dir=Path(settings.local_jars_dir) if settings.local_jars_dir else default_jars_dir(),
+            aws_env=aws_env,
+            app_name=self.run_name(settings),
+        )
+        self._local_run = run
+        try:
+            self.log.info("spark-submit: %s", " ".join(run.command))
+            code = run.run(lambda line: self.log.info("[spark] %s", line))
+        finally:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+        if code != 0:
+            raise AirflowException(
+                f"spark_jobs/{self.script} failed on the local platform (spark-submit exit code {code}); "
+                "see the [spark] lines above"
+            )
+        return self._result(settings, f"local-exit-{code}")
