@@ -18,14 +18,20 @@ from spark_jobs.mrf.grain import (
     header_values,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-# shared/ sits beside the checkout (CI, developers) or inside it (some setups).
-REFERENCE = (
-    next((p for p in (ROOT.parent / "shared", ROOT / "shared") if p.is_dir()), ROOT.parent / "shared")
-    / "reference"
-    / "cms-price-transparency"
-)
-EXAMPLES = sorted(p for p in REFERENCE.glob("in-network-rates-*.json") if "schema" not in p.name)
+# The CMS guide's example files, copied into the repository (tests/fixtures/cms/SOURCE.md).
+# Named one by one: a missing file fails the tests that use it instead of shrinking their list.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cms"
+EXAMPLES = [
+    FIXTURES / name
+    for name in (
+        "in-network-rates-all-negotiated-types-sample.json",
+        "in-network-rates-bundle-single-plan-sample.json",
+        "in-network-rates-capitation-single-plan-sample.json",
+        "in-network-rates-fee-for-service-single-plan-sample.json",
+        "in-network-rates-multiple-plans-sample.json",
+        "in-network-rates-no-npi.json",
+    )
+]
 
 
 def job_rows(doc: dict, source: str, load_location=None) -> tuple[list[dict], FlattenStats]:
@@ -106,8 +112,12 @@ def as_multiset(rows: list[dict]) -> Counter:
     return Counter(json.dumps(r, sort_keys=True) for r in rows)
 
 
-def test_reference_examples_are_present():
-    assert len(EXAMPLES) == 6, f"CMS examples expected beside the repo in {REFERENCE}"
+def test_cms_examples_are_in_the_repository():
+    """Every example the tests name is a file of the repository, and no other example is there
+    unnamed (which no test would read)."""
+    assert [p for p in EXAMPLES if not p.is_file()] == []
+    on_disk = sorted(p.name for p in FIXTURES.glob("in-network-rates-*.json"))
+    assert on_disk == sorted(p.name for p in EXAMPLES)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
