@@ -35,8 +35,12 @@ WRITE_MODES = ("append", "overwrite", "errorifexists", "ignore")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 LOG_TAIL_BYTES = 32 * 1024 * 1024
 PG_NAME_MAX = 63  # application_name is cut to NAMEDATALEN - 1
-LABEL_MAX = 100  # the Redshift connector's `label` option
-_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=@/-]")  # as spark_jobs.redshift.sales_report.clean_label
+LABEL_MAX = 100  # the Redshift connector keeps at most 100 characters of its `label` option
+LABEL_HASH = 10
+# The connector refuses a label with any character that is not a Unicode identifier part
+# (Parameters.validateUserParameters: IllegalArgumentException before any SQL runs); ASCII
+# letters, digits and _ are, and stay plain inside a SQL comment. As spark_jobs.redshift.sales_report.
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
 class PushdownNotVerified(RuntimeError):
@@ -51,17 +55,16 @@ class Statement:
 
 
 def query_label(dag_id: str, run_id: str) -> str:
-    """``<dag_id>/<run_id>``, so an admin reading the query history knows the DAG run.
+    """``<dag_id>__<run_id>_<hash>``, so an admin reading the query history knows the DAG run.
 
-    Characters outside ``[A-Za-z0-9_.:+=@/-]`` become ``_``; a label longer than the
-    connector's 100 characters keeps its head and ends with a hash of the whole, so it
-    stays unique per run.
+    Only identifier characters (``[A-Za-z0-9_]``), which the Redshift connector requires of its
+    ``label``: the others in run ids (``- : + .``) become ``_``. Two runs can then read the
+    same, and a long DAG id is cut to fit 100 characters, so the label ends with a hash of the
+    exact DAG id and run id: one label per run, whatever its characters.
     """
-    label = _LABEL_UNSAFE.sub("_", f"{dag_id}/{run_id}")
-    if len(label) <= LABEL_MAX:
-        return label
-    digest = hashlib.sha1(label.encode()).hexdigest()[:12]
-    return f"{label[: LABEL_MAX - 13]}.{digest}"
+    digest = hashlib.sha1(f"{dag_id}\0{run_id}".encode()).hexdigest()[:LABEL_HASH]
+    head = _LABEL_UNSAFE.sub("_", f"{dag_id}__{run_id}")[: LABEL_MAX - LABEL_HASH - 1]
+    return f"{head}_{digest}"
 
 
 def resolve_settings(params: dict, variable: dict | None = None, data_uri: str | None = None) -> dict:
@@ -177,9 +180,12 @@ def postgres_statements(hook, label: str) -> list[Statement]:
     return statements_from_log(rows[0][0], label)
 
 
+# The connector sets each statement's query group to JSON carrying the label as "lbl"
+# (Utils.queryGroupInfo): find that field exactly (STRPOS, not LIKE, where _ is a wildcard), so
+# a label never matches a longer one or one that differs in a character.
 REDSHIFT_HISTORY_SQL = (
     "SELECT query_text, returned_rows, query_type, status FROM sys_query_history "
-    "WHERE query_label LIKE '%' || :label || '%' ORDER BY start_time"
+    "WHERE STRPOS(query_label, '\"lbl\":\"' || :label || '\"') > 0 ORDER BY start_time"
 )
 
 

@@ -36,8 +36,10 @@ GROUP BY d.qtr
 ORDER BY d.qtr
 """
 DIALECTS = ("postgres", "redshift", "spark")
-LABEL_MAX = 100  # the Redshift connector's `label` option (query_label in SYS_QUERY_HISTORY)
-_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:+=@/-]")
+LABEL_MAX = 100  # the Redshift connector keeps 100 characters of its `label` (the "lbl" of query_label)
+# The connector refuses any label character that is not a Unicode identifier part
+# (Parameters.validateUserParameters); ASCII letters, digits and _ are, and stay plain in a comment.
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -56,7 +58,7 @@ def check_identifier(name: str, what: str) -> str:
 
 
 def clean_label(label: str) -> str:
-    """A label safe inside a SQL comment and a JDBC option, at most ``LABEL_MAX`` characters."""
+    """A label the connector accepts, safe inside a SQL comment, at most ``LABEL_MAX`` characters."""
     cleaned = _LABEL_UNSAFE.sub("_", label)[:LABEL_MAX]
     if not cleaned:
         raise ValueError("the query label is empty")

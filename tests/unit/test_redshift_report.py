@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 
 from deploy.layout import ROOT
 from operators.redshift import quarterly_sales as rr
-from spark_jobs.redshift import warehouse
+from spark_jobs.redshift import sales_report, warehouse
 from spark_jobs.redshift.sales_report import clean_label, warehouse_sql
 
 VARIABLE = {"backend": "postgres", "jdbc_url": "jdbc:postgresql://127.0.0.1:5432/warehouse", "user": "u",
@@ -18,17 +19,71 @@ VARIABLE = {"backend": "postgres", "jdbc_url": "jdbc:postgresql://127.0.0.1:5432
 def test_lists_shared_with_the_job_stay_equal():
     assert rr.BACKENDS == warehouse.BACKENDS
     assert set(rr.WRITE_MODES) == set(warehouse.WRITE_MODES)
+    assert rr._LABEL_UNSAFE.pattern == sales_report._LABEL_UNSAFE.pattern
+    assert rr.LABEL_MAX == sales_report.LABEL_MAX
 
 
-def test_labels_name_the_run_and_fit_the_connector():
-    run = "manual__2026-11-23T12:01:03.434489+00:00"
-    a = rr.query_label("redshift_quarterly_sales", run)
-    assert a == f"redshift_quarterly_sales/{run}"
-    assert a != rr.query_label("redshift_quarterly_sales", run.replace("489", "490"))
+def java_unicode_identifier_part(ch: str) -> bool:
+    """Java's ``Character.isUnicodeIdentifierPart`` (Java 17), the test the Redshift connector
+    applies to every character of its ``label`` option: a letter, connecting punctuation (``_``),
+    a digit, a numeric letter, a combining or non-spacing mark, or an identifier-ignorable
+    character (controls 0-8, 0x0E-0x1B, 0x7F-0x9F, and format characters)."""
+    category = unicodedata.category(ch)
+    code = ord(ch)
+    return (
+        category[0] == "L"
+        or category in ("Pc", "Nd", "Nl", "Mc", "Mn", "Cf")
+        or code <= 8
+        or 0x0E <= code <= 0x1B
+        or 0x7F <= code <= 0x9F
+    )
+
+
+def connector_accepts_label(label: str) -> bool:
+    return all(java_unicode_identifier_part(ch) for ch in label)
+
+
+def test_the_connector_rule_is_javas():
+    assert connector_accepts_label("dag_run_2026_abc") and connector_accepts_label("Zürich_Ⅻ")
+    assert not any(connector_accepts_label(f"a{ch}b") for ch in "/-:+.=@ ;*")
+
+
+# Run ids as Airflow 3 makes them: manual (UI, API, dags test), scheduled, asset-triggered, backfill.
+REAL_RUN_IDS = (
+    "manual__2026-11-23T12:01:03.434489+00:00",
+    "scheduled__2026-11-23T00:00:00+00:00",
+    "asset_triggered__2026-11-23T12:01:03.434489+00:00",
+    "backfill__2026-11-01T00:00:00+00:00",
+    "my run: quarter close (2024) / retry",
+)
+
+
+@pytest.mark.parametrize("run_id", REAL_RUN_IDS)
+def test_labels_of_real_run_ids_pass_the_connectors_check(run_id):
+    label = rr.query_label("redshift_quarterly_sales", run_id)
+    assert connector_accepts_label(label), label
+    assert len(label) <= rr.LABEL_MAX
+    assert label.startswith("redshift_quarterly_sales__")
+    assert clean_label(label) == label  # the job passes it on unchanged
+
+
+def test_labels_stay_unique_per_run():
+    run = REAL_RUN_IDS[0]
+    labels = {
+        rr.query_label("redshift_quarterly_sales", r)
+        for r in (run, run.replace("489", "490"), run.replace(".", "-"), run.replace(":", "_"))
+    }
+    assert len(labels) == 4
     long_a, long_b = rr.query_label("d" * 300, "r1"), rr.query_label("d" * 300, "r2")
-    assert len(long_a) == rr.LABEL_MAX and long_a != long_b
-    assert rr.query_label("dag", "run with spaces; */") == "dag/run_with_spaces___/"
-    assert clean_label(a) == a  # the job keeps it as it is
+    assert len(long_a) == rr.LABEL_MAX and long_a != long_b and connector_accepts_label(long_a)
+    assert rr.query_label("dag", "run with spaces; */").startswith("dag__run_with_spaces_____")
+
+
+def test_the_history_query_finds_exactly_the_label():
+    """The connector writes the label as "lbl" in a JSON query group: the query matches that
+    field whole, with no LIKE wildcard (``_`` is one, and labels are full of them)."""
+    assert "STRPOS(query_label, '\"lbl\":\"' || :label || '\"') > 0" in rr.REDSHIFT_HISTORY_SQL
+    assert "LIKE" not in rr.REDSHIFT_HISTORY_SQL
 
 
 def test_settings_take_the_form_over_the_variable_and_check_it():

@@ -16,7 +16,7 @@ from spark_jobs.redshift.warehouse import Warehouse, is_empty_unload_error
 
 def test_postgres_sql_is_the_whole_report_with_schema_year_and_label():
     sql = warehouse_sql("postgres", 2024, schema="tickit", label="dag.run-1")
-    assert sql.startswith("/* mwaa-pipelines label=dag.run-1 */ SELECT")
+    assert sql.startswith("/* mwaa-pipelines label=dag_run_1 */ SELECT")
     assert '"tickit"."sales" AS "s" JOIN "tickit"."date" AS "d"' in sql
     assert '"d"."year" = 2024' in sql and ":year" not in sql and "%(year)s" not in sql
     assert 'SUM("s"."qtysold")' in sql and 'GROUP BY "d"."qtr"' in sql and 'ORDER BY "d"."qtr"' in sql
