@@ -68,11 +68,13 @@ def ledger_row(record: dict, tags: Mapping[str, str], rates: Mapping[str, Decima
 def collect_glue(glue, account: str, since: dt.datetime, now: dt.datetime,
                  rates: Mapping[str, Decimal] = DEFAULT_RATES) -> Collected:  # fmt: skip
     out = Collected("glue")
-    region = glue.meta.region_name
+    # The client's own partition (what the provider's hooks report as conn_partition): aws-cn and
+    # aws-us-gov accounts name their jobs arn:aws-cn:... and arn:aws-us-gov:...
+    region, partition = glue.meta.region_name, glue.meta.partition
     for page in glue.get_paginator("get_jobs").paginate():
         for job in page.get("Jobs", []):
             out.jobs += 1
-            tags = _glue_tags(glue, f"arn:aws:glue:{region}:{account}:job/{job['Name']}", out)
+            tags = _glue_tags(glue, f"arn:{partition}:glue:{region}:{account}:job/{job['Name']}", out)
             for run_page in glue.get_paginator("get_job_runs").paginate(JobName=job["Name"]):
                 runs = run_page.get("JobRuns", [])
                 for run in runs:
