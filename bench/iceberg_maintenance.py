@@ -44,7 +44,7 @@ from local.services.stack import running_stack  # noqa: E402
 from spark_jobs.iceberg.plan import compaction_reason  # noqa: E402
 from spark_jobs.iceberg.policy import policy_from, storage_from  # noqa: E402
 
-STORAGE = storage_from({"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}})
+STORAGE = storage_from({"write_tags": {"lifecycle": "live"}, "delete_tags": {"deleted": "true"}})
 SCAN = "SELECT p, count(*) AS n, sum(amount) AS total, max(length(note)) AS longest FROM {table} GROUP BY p ORDER BY p"
 
 

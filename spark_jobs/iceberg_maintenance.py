@@ -2,7 +2,7 @@
 
     spark-submit iceberg_maintenance.py --table lake.sales.orders \\
         --policy '{"target_file_size_bytes": 134217728, "retain_last": 5}' \\
-        --storage '{"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}}'
+        --storage '{"write_tags": {"lifecycle": "live"}, "delete_tags": {"deleted": "true"}}'
 
 For each table: apply the storage settings (table properties, and the catalog's FileIO, which
 is where Iceberg's S3FileIO actually reads them), measure the table from its metadata tables,

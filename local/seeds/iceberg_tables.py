@@ -139,7 +139,7 @@ def seed_demo_table(stack) -> str:
     from local.services.spark_session import stop_session
     from local.services.stack import ICEBERG_DEMO_TABLE
 
-    storage = StorageSettings(write_tags={"lifecycle": "live"}, delete_tags={"lifecycle": "deleted"})
+    storage = StorageSettings(write_tags={"lifecycle": "live"}, delete_tags={"deleted": "true"})
     spark = lake_session(stack.info(), "iceberg-demo-table", storage)
     try:
         table = f"{CATALOG}.{ICEBERG_DEMO_TABLE}"

@@ -310,7 +310,7 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "tables": [ICEBERG_DEMO_TABLE],
                 "catalog": "lake",
                 "policy": {"snapshot_max_age_days": 0, "retain_last": 1},
-                "storage": {"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}},
+                "storage": {"write_tags": {"lifecycle": "live"}, "delete_tags": {"deleted": "true"}},
                 "lifecycle": {
                     "bucket": seeded["buckets"]["lake"],
                     "prefix": "warehouse/",

@@ -20,7 +20,7 @@ from operators.cost.ledger import split_uri
 
 log = logging.getLogger(__name__)
 
-SUBJECT_LIMIT = 100  # SNS: ASCII, at most 100 characters
+SUBJECT_LIMIT = 99  # SNS Publish: ASCII, no line breaks or control characters, "less than 100 characters"
 TITLES = {
     "workers_over": "run over the worker threshold",
     "duration_over": "run over the duration threshold",
@@ -66,7 +66,7 @@ def save_state(s3, uri: str, state: dict[str, dict]) -> None:
 def subject(violation: dict) -> str:
     what = violation.get("job_name") or violation["key"].split(":")[1]
     text = f"[cost] {TITLES.get(violation['kind'], violation['kind'])}: {what}"
-    text = text.encode("ascii", "replace").decode()
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)  # printable ASCII only
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
 
 

@@ -5,7 +5,9 @@ UpdateJob (which connection goes first) and StartJobRun no other task may rewrit
 job. S3's conditional writes give a lock that needs nothing beyond the bucket MWAA
 already uses: ``PutObject`` with ``If-None-Match: *`` creates the lease only when no one
 holds it, and ``If-Match: <etag>`` takes over an expired lease only if nobody else did
-first. A holder that dies leaves a lease that expires after ``ttl``.
+first. A holder that dies leaves a lease that expires after ``ttl``. Release is a
+``DeleteObject`` with ``If-Match`` on the holder's ETag, so it never deletes a lease someone
+else has taken over.
 """
 
 from __future__ import annotations
@@ -87,14 +89,22 @@ class S3Lease:
             time.sleep(self.poll_seconds * (0.5 + random.random()))
 
     def release(self) -> None:
-        """Delete the lease if it is still ours (an expired one may have been taken over)."""
-        try:
-            current = self.s3.head_object(Bucket=self.bucket, Key=self.key)
-        except ClientError:
+        """Delete the lease if it is still ours (an expired one may have been taken over).
+
+        One conditional request (``DeleteObject`` with ``If-Match``: S3's conditional deletes):
+        a check then an unconditional delete would remove a lease another holder took over
+        between the two.
+        """
+        if self._etag is None:
             return
-        if current.get("ETag") == self._etag:
-            self.s3.delete_object(Bucket=self.bucket, Key=self.key)
-        self._etag = None
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self._etag)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if not (_precondition_failed(err) or code in ("NoSuchKey", "404")):
+                raise  # taken over or gone: not ours to delete; anything else is a real error
+        finally:
+            self._etag = None
 
     def __enter__(self) -> S3Lease:
         self.acquire()

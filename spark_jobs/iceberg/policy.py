@@ -7,9 +7,15 @@ an unsafe value is one clear error instead of a half-maintained table.
 Tags: Iceberg's S3FileIO tags every object it writes with ``s3.write.tags.*`` and, with
 ``s3.delete-enabled=false``, tags an object with ``s3.delete.tags.*`` instead of deleting it,
 so a bucket lifecycle rule on the delete tag can move it to a cheaper class and expire it
-later. An S3 object holds at most 10 tags, and a deleted object keeps its write tags next to
-the delete tags, so the two sets (plus the ``iceberg.table``/``iceberg.namespace`` tags when
-those are enabled) share one budget of 10.
+later. To tag a file for deletion it reads the object's tag set, adds the delete tags to it and
+writes the whole set back (``S3FileIO.tagFileToDelete``), so a deleted object carries its write
+tags next to the delete tags:
+
+* a delete tag may not use a write tag's key, whatever its value: the set would hold the key
+  twice, S3 refuses such a set (``InvalidTag``), Iceberg only logs a warning, and removed files
+  are never tagged, tiered or expired;
+* the two sets (plus the ``iceberg.table``/``iceberg.namespace`` tags when those are enabled,
+  whose keys are then reserved too) share S3's budget of 10 tags per object.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ class StorageSettings:
     """S3 tagging and layout for a table's objects (table properties and the catalog's FileIO)."""
 
     write_tags: dict[str, str] = field(default_factory=lambda: {"lifecycle": "live"})
-    delete_tags: dict[str, str] = field(default_factory=lambda: {"lifecycle": "deleted"})
+    delete_tags: dict[str, str] = field(default_factory=lambda: {"deleted": "true"})
     delete_enabled: bool = False
     object_storage: bool = False
     data_path: str | None = None
@@ -63,10 +69,17 @@ class StorageSettings:
         if not self.delete_tags and not self.delete_enabled:
             raise PolicyError("storage.delete_tags: give at least one delete tag when delete_enabled is false "
                               "(otherwise removed files are neither deleted nor marked)")  # fmt: skip
-        same = {k for k in set(self.write_tags) & set(self.delete_tags) if self.write_tags[k] == self.delete_tags[k]}
-        if same:
-            raise PolicyError(f"storage: tag {sorted(same)} is both a write and a delete tag with the same value; "
-                              "a lifecycle rule could not tell live files from deleted ones")  # fmt: skip
+        shared = sorted(set(self.write_tags) & set(self.delete_tags))
+        if shared:
+            raise PolicyError(f"storage: tag key(s) {shared} are both write and delete tags. Iceberg tags a file "
+                              "for deletion by adding the delete tags to the tags it was written with, so the "
+                              "object's tag set would hold the key twice, which S3 refuses (InvalidTag): removed "
+                              "files would never be tagged, tiered or expired. Give the delete tags keys of "
+                              "their own, e.g. {\"deleted\": \"true\"}")  # fmt: skip
+        for flag, key in (("table_tag", "iceberg.table"), ("namespace_tag", "iceberg.namespace")):
+            if getattr(self, flag) and key in {**self.write_tags, **self.delete_tags}:
+                raise PolicyError(f"storage: {key!r} is the tag Iceberg adds itself when {flag} is on; "
+                                  "a second tag with that key would make S3 refuse the tag set")  # fmt: skip
         keys = self.tag_keys()
         if len(keys) > S3_MAX_TAGS:
             raise PolicyError(f"storage: {len(keys)} distinct tag keys {sorted(keys)}, but S3 allows "

@@ -22,7 +22,7 @@ from spark_jobs.iceberg.policy import storage_from
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
-STORAGE = storage_from({"write_tags": {"lifecycle": "live", "team": "data"}, "delete_tags": {"lifecycle": "deleted"}})
+STORAGE = storage_from({"write_tags": {"lifecycle": "live", "team": "data"}, "delete_tags": {"deleted": "true"}})
 POLICY = {"target_file_size_bytes": 1024 * 1024, "min_input_files": 5, "snapshot_max_age_days": 0, "retain_last": 1}
 SHAPE = FragmentedTable(small_partitions=3, files_per_small_partition=24, rows_per_small_partition=1_500,
                         healthy_partitions=2, rows_per_healthy_partition=60_000, delete_every=7)  # fmt: skip
@@ -125,13 +125,14 @@ def test_compacts_only_unhealthy_partitions_tags_everything_and_deletes_nothing(
     removed = {u for u in after_objects - live if not u.endswith(".metadata.json")}
     assert len(removed) >= sum(len(before_files[p]) for p in range(3))
     for uri in removed:
-        assert tags(s3, uri).get("lifecycle") == "deleted", uri
+        # Iceberg adds the delete tag to the tags the file was written with.
+        assert {"lifecycle": "live", "team": "data", "deleted": "true"}.items() <= tags(s3, uri).items(), uri
     assert t["delete_tags"]["coverage"] == 1.0 and t["delete_tags"]["hard_deleted"] == 0
     assert t["write_tags"]["coverage"] == 1.0 and t["write_tags"]["checked"] >= 3
 
     props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {table}").collect()}
     assert props["s3.delete-enabled"] == "false" and props["s3.write.tags.team"] == "data"
-    assert props["s3.delete.tags.lifecycle"] == "deleted"
+    assert props["s3.delete.tags.deleted"] == "true"
 
     # A second run finds a healthy table: nothing to compact, properties unchanged.
     again = run_job(spark, table)["tables"][0]
@@ -169,7 +170,7 @@ def test_a_missing_tagging_permission_fails_the_run_loudly(spark, stack, caplog)
     assert report["ok"] is False
     t = report["tables"][0]
     assert t["delete_tags"]["missing_tags"] > 0 and t["delete_tags"]["hard_deleted"] == 0
-    assert "lack tags {'lifecycle': 'deleted'}" in report["error"] and table in report["error"]
+    assert "lack tags {'deleted': 'true'}" in report["error"] and table in report["error"]
     # The data itself is intact: compaction committed, nothing was deleted.
     assert spark.table(table).count() == 400
 
@@ -286,6 +287,6 @@ def test_tiering_rule_on_the_delete_tag_keeps_the_buckets_other_rules(s3):
     assert set(rules) == {"someone-elses", rule["ID"]}
     tiered = rules[rule["ID"]]
     assert tiered["Transitions"] == [{"Days": 7, "StorageClass": "GLACIER_IR"}] and tiered["Expiration"] == {"Days": 90}
-    assert tiered["Filter"]["And"]["Tags"] == [{"Key": "lifecycle", "Value": "deleted"}]
+    assert tiered["Filter"]["And"]["Tags"] == [{"Key": "deleted", "Value": "true"}]
     with pytest.raises(ValueError, match="later than"):
         tiering_rule(STORAGE.delete_tags, 30, 30)

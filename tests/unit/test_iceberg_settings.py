@@ -13,7 +13,7 @@ from spark_jobs.iceberg.policy import PolicyError
 VARIABLE = {
     "tables": ["sales.orders", "sales.items"],
     "policy": {"retain_last": 3, "snapshot_max_age_days": 2},
-    "storage": {"write_tags": {"lifecycle": "live"}, "delete_tags": {"lifecycle": "deleted"}},
+    "storage": {"write_tags": {"lifecycle": "live"}, "delete_tags": {"deleted": "true"}},
     "lifecycle": {"bucket": "lake"},
 }
 
@@ -60,7 +60,7 @@ def test_job_arguments_round_trip_through_the_jobs_parser():
     args = job.parse_job_args(job.build_parser(), first)
     policy, storage, tables, _ = job.settings_from(args)
     assert tables == ["sales.orders"] and args.dry_run and args.archive_snapshot == 42
-    assert policy.retain_last == 3 and storage.delete_tags == {"lifecycle": "deleted"}
+    assert policy.retain_last == 3 and storage.delete_tags == {"deleted": "true"}
     assert args.report_uri == report_location("s3://d/iceberg-maintenance", "run1", "sales.orders")
     assert "--archive-table" not in second  # archived from the first table only
 
