@@ -32,9 +32,13 @@ from operators.spark.arguments import (
 from operators.spark.settings import SparkPlatformSettings, resolve_settings
 
 PLATFORM_CONF = "spark.mwaa_pipelines.platform"
-# Glue's own limit for a job run is 48 hours; EMR Serverless' default is 12. The provider's
-# EMR Serverless wait gives up (and cancels the job) after 25 x 60 s, far too soon.
+# How long a run may take, sent to the platform as its own limit and used to size the wait:
+# Glue's Timeout (minutes, default 2,880 = 48 h for glueetl, at most 10,080 = 7 days) and EMR
+# Serverless' executionTimeoutMinutes (default 720 = 12 h: a longer run is cancelled unless
+# StartJobRun says otherwise). The provider's EMR Serverless wait gives up (and cancels the
+# job) after 25 x 60 s, far too soon.
 DEFAULT_MAX_RUN_TIME = timedelta(hours=48)
+GLUE_MAX_TIMEOUT_MINUTES = 10_080
 DELEGATE_XCOM = "spark_platform_delegate"
 
 
@@ -131,6 +135,11 @@ class SparkScriptOperator(BaseOperator):
 
     # -- decisions -------------------------------------------------------------------
     @property
+    def max_run_minutes(self) -> int:
+        """``max_run_time`` in whole minutes, the unit of both platforms' run limits."""
+        return math.ceil(self.max_run_time.total_seconds() / 60)
+
+    @property
     def waiter_max_attempts(self) -> int:
         return max(1, math.ceil(self.max_run_time.total_seconds() / self.waiter_delay))
 
@@ -214,11 +223,21 @@ class SparkScriptOperator(BaseOperator):
         from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 
         settings.require("scripts_uri", "glue_role_arn")
+        if self.max_run_minutes > GLUE_MAX_TIMEOUT_MINUTES:
+            raise ValueError(f"max_run_time {self.max_run_time} is over Glue's limit for a run, "
+                             f"{GLUE_MAX_TIMEOUT_MINUTES} minutes (7 days)")  # fmt: skip
         default_arguments = {
             "--datalake-formats": "iceberg",
             "--extra-py-files": f"{settings.scripts_uri}/{JOBS_ARCHIVE}",
             "--enable-metrics": "true",
+            # The driver's and executors' logs in CloudWatch while the run goes (Glue's job
+            # parameter; the job definition's LogUri is reserved and does nothing).
+            "--enable-continuous-cloudwatch-log": "true",
         }
+        if settings.log_uri:
+            # Spark's event logs, for the Spark UI (or a history server) on the run afterwards.
+            default_arguments["--enable-spark-ui"] = "true"
+            default_arguments["--spark-event-logs-path"] = f"{settings.log_uri.rstrip('/')}/spark-events/"
         glue_conf = glue_conf_value(self.spark_properties(settings))
         if glue_conf:
             default_arguments["--conf"] = glue_conf
@@ -227,10 +246,8 @@ class SparkScriptOperator(BaseOperator):
             "WorkerType": self.worker_type or settings.glue_worker_type,
             "NumberOfWorkers": self.number_of_workers or settings.glue_number_of_workers,
             "DefaultArguments": default_arguments,
-            "Timeout": math.ceil(self.max_run_time.total_seconds() / 60),
+            "Timeout": self.max_run_minutes,
         }
-        if settings.log_uri:
-            create_job_kwargs["LogUri"] = settings.log_uri
         return GlueJobOperator(
             task_id=self.task_id,
             job_name=self.run_name(settings),
@@ -279,6 +296,8 @@ class SparkScriptOperator(BaseOperator):
                 }
             },
             configuration_overrides=overrides or None,
+            # Without it EMR Serverless cancels the run at 12 hours, whatever max_run_time says.
+            config={"executionTimeoutMinutes": self.max_run_minutes},
             wait_for_completion=True,
             deferrable=self.deferrable,
             cancel_on_kill=True,

@@ -123,3 +123,32 @@ def test_kill_cancels_the_emr_serverless_run(moto_aws):
     delegate.job_id = run
     op.on_kill()
     assert emr.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["state"] == "CANCELLED"
+
+
+def test_emr_serverless_runs_get_the_tasks_run_time_limit(moto_aws):
+    """EMR Serverless cancels a run at executionTimeoutMinutes, 720 unless StartJobRun says
+    otherwise: the run gets max_run_time (48 h by default), not EMR's 12 hours."""
+    settings = merge_settings(CONFIG, "emr_serverless", None)
+    assert operator()._build_delegate(settings, ARGS).config == {"executionTimeoutMinutes": 48 * 60}
+    emr = operator(max_run_time=timedelta(minutes=90, seconds=1))._build_delegate(settings, ARGS)
+    assert emr.config == {"executionTimeoutMinutes": 91}
+    # The provider passes config on to StartJobRun as it is; the service takes it.
+    client = boto3.client("emr-serverless", region_name="us-east-1")
+    app = client.create_application(name="a", releaseLabel="emr-7.12.0", type="SPARK")["applicationId"]
+    run = client.start_job_run(applicationId=app, executionRoleArn=CONFIG["emr_execution_role_arn"],
+                               jobDriver=emr.job_driver, **emr.config)["jobRunId"]  # fmt: skip
+    assert client.get_job_run(applicationId=app, jobRunId=run)["jobRun"]["executionTimeoutMinutes"] == 91
+
+
+def test_glue_jobs_get_the_run_time_limit_and_the_log_arguments_glue_reads():
+    settings = merge_settings({**CONFIG, "log_uri": "s3://logs/spark/"}, "glue", None)
+    glue = operator(max_run_time=timedelta(hours=3))._build_delegate(settings, ARGS)
+    kwargs = glue.create_job_kwargs
+    assert kwargs["Timeout"] == 180
+    assert "LogUri" not in kwargs  # reserved by Glue: it does nothing
+    defaults = kwargs["DefaultArguments"]
+    assert defaults["--enable-continuous-cloudwatch-log"] == "true"
+    assert defaults["--enable-spark-ui"] == "true"
+    assert defaults["--spark-event-logs-path"] == "s3://logs/spark/spark-events/"
+    with pytest.raises(ValueError, match="10080 minutes"):
+        operator(max_run_time=timedelta(days=8))._build_delegate(settings, ARGS)
