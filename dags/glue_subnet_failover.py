@@ -42,7 +42,15 @@ with DAG(
     max_active_runs=10,
     render_template_as_native_obj=True,
     tags=["glue", "network", "failover"],
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    # Retries decide again; backing off (30 s, 60 s, 120 s ... at most 10 min) gives ENIs of failed
+    # runs time to be released and an impaired zone time to recover.
+    default_args={
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": pendulum.duration(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": pendulum.duration(minutes=10),
+    },
     params={
         "job_name": Param(
             None,
@@ -58,12 +66,12 @@ with DAG(
             description="Glue connection names; empty: from the Variable.",
         ),
         "strategy": Param(
-            "capacity",
-            type="string",
-            enum=["capacity", "random", "weighted", "az-spread"],
+            None,
+            type=["null", "string"],
+            enum=[None, "capacity", "random", "weighted", "az-spread"],
             title="Strategy",
-            description="capacity: most free IPs; random; weighted: spreads concurrent jobs; "
-            "az-spread: least-used zone first.",
+            description="Empty: the Variable's strategy (capacity when it has none). capacity: most free IPs; "
+            "random; weighted: spreads concurrent jobs; az-spread: least-used zone first.",
         ),
         "num_workers": Param(
             None,
@@ -87,7 +95,7 @@ with DAG(
         task_id="start_on_healthiest_subnet",
         job_name="{{ params.job_name or " + CONFIG + ".get('job_name', '') }}",
         candidate_connections="{{ params.candidate_connections or " + CONFIG + ".get('candidate_connections', []) }}",
-        strategy="{{ params.strategy }}",
+        strategy="{{ params.strategy or " + CONFIG + ".get('strategy') or 'capacity' }}",
         num_workers="{{ params.num_workers }}",
         avoid_zones="{{ params.avoid_zones }}",
         dry_run="{{ params.dry_run }}",

@@ -29,10 +29,10 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from operators.subnet.health import CONNECTION_ARG, CallCounter, gather_candidates
-from operators.subnet.ranking import STRATEGIES, Demand, Ranking, rank_connections
+from operators.subnet.ranking import STRATEGIES, Demand, Ranking, is_python_shell, job_workers, rank_connections
 
 TASK_ARG = "--mwaa-pipelines-task"
 RANKING_XCOM = "subnet_ranking"
@@ -198,7 +198,7 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
 
     # -- the decision ------------------------------------------------------------------------
     def decide(self, job: dict[str, Any]) -> tuple[Ranking, Any]:
-        workers = int(self.num_workers or job.get("NumberOfWorkers") or job.get("MaxCapacity") or 10)
+        workers = job_workers(job, self.num_workers)
         from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
         ec2 = EC2Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, api_type="client_type").conn
@@ -215,11 +215,18 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
 
     # -- execution ---------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
-        self._validate()
+        try:
+            self._validate()
+        except ValueError as exc:  # a setting no retry can mend: fail now, without retries
+            raise AirflowFailException(str(exc)) from exc
         ti = context["ti"]
         marker = task_marker(ti)
         with self._lease():
             job = self.hook.conn.get_job(JobName=self.job_name)["Job"]
+            try:
+                job_workers(job, self.num_workers)
+            except ValueError as exc:
+                raise AirflowFailException(f"{self.task_id}: {exc}") from exc
             ranking, history = self.decide(job)
             self.log.info(
                 "Subnet ranking for Glue job %s (%s strategy, %d workers, %d AWS calls):\n%s",
@@ -282,7 +289,7 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
     def _start(self, job: dict[str, Any], ranking: Ranking, chosen: str, marker: str) -> str:
         arguments = {**(self.script_args or {}), CONNECTION_ARG: chosen, TASK_ARG: marker}
         kwargs: dict[str, Any] = {"JobName": self.job_name, "Arguments": arguments, **(self.run_job_kwargs or {})}
-        if self.num_workers:
+        if self.num_workers and not is_python_shell(job):
             kwargs["NumberOfWorkers"] = ranking.demand.workers
             kwargs["WorkerType"] = job.get("WorkerType") or "G.1X"
         return self.hook.conn.start_job_run(**kwargs)["JobRunId"]

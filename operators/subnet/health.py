@@ -33,12 +33,24 @@ from operators.subnet.ranking import EXTRA_IPS_PER_RUN, Candidate
 # The argument this operator adds to every run it starts, naming the connection it chose.
 CONNECTION_ARG = "--mwaa-pipelines-connection"
 ACTIVE_STATES = ("STARTING", "RUNNING", "WAITING")
-# What Glue says when a subnet, an ENI or a zone is the trouble (error messages of failed runs).
+# What Glue says when a subnet, an ENI or a zone is the trouble (error messages of failed runs):
+# whole words only (ENI in capitals, not inside a path), so "Access Denied" (which holds "eni")
+# or an S3 or IAM error never counts.
 NETWORK_ERROR = re.compile(
-    r"(ip address|free ip|enough ip|insufficient.*ip|eni|network interface|availability zone|"
-    r"subnet|InsufficientFreeAddressesInSubnet|ec2 capacity)",
+    r"\b(?:"
+    r"InsufficientFreeAddressesInSubnet|"
+    r"(?:free|enough|sufficient|insufficient) (?:ip )?addresses|"
+    r"ip addresses? (?:in|available|left)|"
+    r"(?:elastic )?network interfaces?|(?-i:ENIs?)(?![-/.])|"  # the acronym, not a path like eni-data/
+    r"subnet (?:does not have|has no|is full|not found)|"
+    r"availability zones? (?:is |are )?(?:currently )?(?:constrained|unavailable|impaired)|"
+    r"(?:insufficient|not enough) ec2 capacity"
+    r")\b",
     re.IGNORECASE,
 )
+# Glue's self-referencing rule: all traffic (protocol -1), or all TCP ports, which is what
+# Glue's documentation asks for ("Setting up network access to data stores").
+ALL_TCP = (0, 65535)
 
 
 @dataclass
@@ -63,10 +75,19 @@ def _paginate(client: Any, operation: str, key: str, counter: CallCounter, **kwa
     return items
 
 
+def _opens_everything_glue_needs(perm: dict) -> bool:
+    protocol = str(perm.get("IpProtocol"))
+    if protocol == "-1":
+        return True
+    return protocol in ("tcp", "6") and (perm.get("FromPort"), perm.get("ToPort")) == ALL_TCP
+
+
 def _has_self_rule(group: dict) -> bool:
     gid = group["GroupId"]
     for perm in group.get("IpPermissions", []):
-        if perm.get("IpProtocol") == "-1" and any(p.get("GroupId") == gid for p in perm.get("UserIdGroupPairs", [])):
+        if _opens_everything_glue_needs(perm) and any(
+            p.get("GroupId") == gid for p in perm.get("UserIdGroupPairs", [])
+        ):
             return True
     return False
 

@@ -13,6 +13,7 @@ comes from the ``random.Random`` passed in, so every decision is reproducible in
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,35 @@ MIN_START_IPS = 2  # Glue's own floor: a connection with fewer free IPs is skipp
 # Glue's driver is a worker too, but ENIs for the driver and for the job's own network
 # interface appear alongside; reserve one extra address so "full capacity" is not optimistic.
 EXTRA_IPS_PER_RUN = 1
+DEFAULT_WORKERS = 10  # Glue's default NumberOfWorkers for a job that sets none
+PYTHON_SHELL = "pythonshell"
+
+
+def is_python_shell(job: dict) -> bool:
+    """A Python shell job (``Command.Name`` ``pythonshell``): no workers, no worker type."""
+    return (job.get("Command") or {}).get("Name") == PYTHON_SHELL
+
+
+def job_workers(job: dict, requested: int | str | None = None) -> int:
+    """How many workers (one IP each) a run of ``job`` takes from its subnet.
+
+    A Python shell run is one process on one ENI whatever its MaxCapacity (0.0625 or 1 DPU),
+    so it counts as one worker, and Glue refuses a worker count or type for it. A Spark job
+    takes the requested workers, else its NumberOfWorkers, else its MaxCapacity in DPUs
+    (legacy Standard workers, one per DPU, rounded up).
+    """
+    if is_python_shell(job):
+        if requested not in (None, ""):
+            raise ValueError(f"Glue job {job.get('Name')!r} is a Python shell job: it has no workers to set "
+                             f"(num_workers={requested!r}); its size is MaxCapacity, 0.0625 or 1 DPU")  # fmt: skip
+        return 1
+    if requested not in (None, ""):
+        return int(requested)
+    if job.get("NumberOfWorkers"):
+        return int(job["NumberOfWorkers"])
+    if job.get("MaxCapacity"):
+        return max(1, math.ceil(float(job["MaxCapacity"])))
+    return DEFAULT_WORKERS
 
 
 @dataclass(frozen=True)

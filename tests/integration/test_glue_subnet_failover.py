@@ -282,3 +282,42 @@ def test_kill_stops_the_run_and_a_failed_event_fails(stack, job, slow_runs, in_p
     with pytest.raises(Exception, match="did not succeed"):
         op.execute_complete({"ti": ti}, {"status": "error", "message": "Job run failed"})
     assert op.execute_complete({"ti": ti}, {"status": "success", "run_id": "jr_1"}) == "jr_1"
+
+
+def test_python_shell_jobs_count_one_ip_and_refuse_a_worker_count(stack, airflow_runner):
+    """A Python shell job (MaxCapacity 0.0625) takes one ENI; a worker count makes no sense for
+    it (Glue refuses WorkerType and NumberOfWorkers there), so the form's num_workers is refused."""
+    glue = stack.boto3_client("glue")
+    name = f"shell-{uuid.uuid4().hex[:8]}"
+    glue.create_job(
+        Name=name,
+        Role=stack.info()["seed"]["glue_role_arn"],
+        Command={"Name": "pythonshell", "PythonVersion": "3.9", "ScriptLocation": "s3://mwaa-pipelines-artifacts/x.py"},
+        MaxCapacity=0.0625,
+        Connections={"Connections": ["glue-net-c1"]},
+    )
+    result = airflow_runner.dags_test("glue_subnet_failover", {"job_name": name, "candidate_connections": ALL})
+    assert airflow_runner.task_states("glue_subnet_failover") == {"start_on_healthiest_subnet": "success"}, (
+        result.stdout[-3000:]
+    )
+    ranking = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")["subnet_ranking"]
+    assert ranking["workers"] == 1
+    (run,) = our_runs(stack, name)
+    assert "WorkerType" not in run and "NumberOfWorkers" not in run
+    refused = airflow_runner.dags_test(
+        "glue_subnet_failover", {"job_name": name, "candidate_connections": ALL, "num_workers": 4}
+    )
+    assert airflow_runner.task_states("glue_subnet_failover") == {"start_on_healthiest_subnet": "failed"}
+    assert "is a Python shell job: it has no workers to set" in refused.stdout + refused.stderr
+    assert len(our_runs(stack, name)) == 1
+
+
+def test_the_strategy_comes_from_the_form_then_the_variable(stack, airflow_runner, job, monkeypatch):
+    variable = json.loads(airflow_runner.env["AIRFLOW_VAR_GLUE_SUBNET_FAILOVER"])
+    monkeypatch.setitem(airflow_runner.env, "AIRFLOW_VAR_GLUE_SUBNET_FAILOVER",
+                        json.dumps({**variable, "strategy": "az-spread"}))  # fmt: skip
+    conf = {"job_name": job, "candidate_connections": ALL, "dry_run": True}
+    for form, expected in ((None, "az-spread"), ("weighted", "weighted")):
+        airflow_runner.dags_test("glue_subnet_failover", {**conf, **({"strategy": form} if form else {})})
+        ranking = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")["subnet_ranking"]
+        assert ranking["strategy"] == expected

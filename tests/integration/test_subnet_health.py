@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,3 +105,49 @@ def test_impaired_zone_is_seen(stack):
     assert ranking.chosen.connection == "glue-net-b1"
     rejected = {v.connection: v.reasons for v in ranking.rejected}
     assert any("impaired" in r for r in rejected["glue-net-a1"])
+
+
+def test_a_self_referencing_rule_on_all_tcp_ports_is_what_glue_documents(stack):
+    """Glue's documentation asks for a self-referencing inbound rule on all TCP ports; all
+    traffic (protocol -1) is accepted too. A rule on a few ports only is not enough."""
+    from local.seeds.aws_world import create_network_connection
+
+    ec2, glue = stack.boto3_client("ec2"), stack.boto3_client("glue")
+    network = stack.info()["seed"]["network"]
+    spec = SUBNETS[0]
+    subnet = network["subnets"][spec.key]
+    names = []
+    for ports in ((0, 65535), (443, 443)):
+        suffix = uuid.uuid4().hex[:6]
+        group = ec2.create_security_group(GroupName=f"glue-tcp-{suffix}", Description="Glue", VpcId=network["vpc_id"])
+        ec2.authorize_security_group_ingress(
+            GroupId=group["GroupId"],
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": ports[0], "ToPort": ports[1],
+                            "UserIdGroupPairs": [{"GroupId": group["GroupId"]}]}],
+        )  # fmt: skip
+        names.append(f"glue-tcp-{ports[1]}-{suffix}")
+        create_network_connection(glue, names[-1], subnet["subnet_id"], group["GroupId"], spec.zone)
+    candidates, _ = gather_candidates(glue, ec2, stack.info()["seed"]["glue_subnet_demo_job"], names)
+    by_name = {c.connection: c for c in candidates}
+    assert by_name[names[0]].self_referencing_rule is True
+    assert by_name[names[1]].self_referencing_rule is False
+
+
+@pytest.mark.parametrize(
+    "message, network",
+    [
+        ("Subnet subnet-1 does not have enough free IP addresses", True),
+        ("InsufficientFreeAddressesInSubnet: not enough addresses", True),
+        ("Failed to create the elastic network interface for the job", True),
+        ("ENI limit reached in the account", True),
+        ("The requested Availability Zone is currently constrained", True),
+        ("Access Denied (Service: Amazon S3; Status Code: 403)", False),
+        ("User is not authorized: AccessDeniedException on glue:GetTable", False),
+        ("Permission denied while reading s3://bucket/eni-data/file", False),
+        ("ZeroDivisionError in user code", False),
+    ],
+)
+def test_only_network_failures_rank_a_subnet_down(message, network):
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    runs = [{"Arguments": {CONNECTION_ARG: "a"}, "JobRunState": "FAILED", "StartedOn": now, "ErrorMessage": message}]
+    assert summarize_runs(runs, now).failures == ({"a": 1} if network else {})

@@ -161,3 +161,27 @@ def test_properties(candidates, workers, avoid, strategy, seed):
         assert chosen.full_capacity
         flags = [v.full_capacity for v in ranking.ordered]
         assert flags == sorted(flags, reverse=True)
+
+
+def test_python_shell_runs_take_one_ip_and_have_no_workers():
+    from operators.subnet.ranking import job_workers
+
+    shell = {"Name": "j", "Command": {"Name": "pythonshell"}, "MaxCapacity": 0.0625}
+    assert job_workers(shell) == 1
+    assert job_workers({**shell, "MaxCapacity": 1.0}) == 1
+    with pytest.raises(ValueError, match="Python shell job"):
+        job_workers(shell, 4)
+    ranking = rank_connections([Candidate("c", subnet_id="s", subnet_state="available", zone="z",
+                                          zone_state="available", free_ips=5, self_referencing_rule=True,
+                                          s3_route=True)], Demand(workers=job_workers(shell)))  # fmt: skip
+    assert ranking.chosen.connection == "c" and ranking.chosen.full_capacity
+
+
+def test_spark_job_workers_come_from_the_request_the_job_or_its_dpus():
+    from operators.subnet.ranking import job_workers
+
+    etl = {"Name": "j", "Command": {"Name": "glueetl"}}
+    assert job_workers({**etl, "NumberOfWorkers": 7}) == 7
+    assert job_workers({**etl, "NumberOfWorkers": 7}, "12") == 12
+    assert job_workers({**etl, "MaxCapacity": 2.5}) == 3
+    assert job_workers(etl) == 10
