@@ -1,13 +1,15 @@
 """Deploy to an Amazon MWAA environment in one command.
 
     python -m deploy.mwaa --environment NAME [--scripts-uri s3://bucket/spark_jobs]
-                          [--region R] [--endpoint-url URL] [--dry-run]
+                          [--region R] [--endpoint-url URL] [--dry-run] [--wait-minutes 30]
 
 What it does, in order:
-1. reads the environment (its bucket and dags path) and checks the bucket is versioned;
+1. reads the environment (its bucket and dags path), waits while it is busy (UPDATING,
+   CREATING...; a failed or deleted one stops the deploy) and checks the bucket is versioned;
 2. syncs dags/: the DAG files, ``.airflowignore``, ``constraints.txt`` and operators/
    under ``dags/operators/`` (AWS's guidance for custom operators), deleting files under
-   that prefix that are no longer in the bundle;
+   that prefix that are no longer in the bundle; a file is uploaded only when its SHA-256
+   differs from the checksum S3 keeps with the object (ETags are no MD5 under SSE-KMS);
 3. uploads spark_jobs/ (entry points and ``spark_jobs.zip``) to the scripts prefix the
    Glue / EMR Serverless tasks read;
 4. uploads plugins.zip (plugins/ only: UI extensions) and requirements.txt;
@@ -20,9 +22,12 @@ Credentials come from the usual AWS chain (profile, role); nothing is stored her
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import sys
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -72,24 +77,58 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+def sha256_b64(body: bytes) -> str:
+    """S3's form of a SHA-256 checksum (``ChecksumSHA256``): the digest, base64."""
+    return base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+
 class Uploader:
-    """Puts objects only when their content changed (MD5 against the current ETag)."""
+    """Puts objects only when their content changed: the SHA-256 checksum S3 stored with the
+    object against the file's. (An ETag is an MD5 of the data only for unencrypted or SSE-S3
+    objects; with SSE-KMS, a common MWAA bucket setting, it never matches, and every deploy
+    would upload everything and restart the environment.) Objects put before checksums were
+    sent have none and are uploaded once more."""
 
     def __init__(self, s3, report: DeployReport, dry_run: bool):
         self.s3, self.report, self.dry_run = s3, report, dry_run
 
     def put(self, bucket: str, key: str, body: bytes) -> str | None:
+        checksum = sha256_b64(body)
         try:
-            head = self.s3.head_object(Bucket=bucket, Key=key)
+            head = self.s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         except self.s3.exceptions.ClientError:
             head = None
-        if head and head["ETag"].strip('"') == hashlib.md5(body).hexdigest():
+        if head and head.get("ChecksumSHA256") == checksum:
             self.report.unchanged.append(f"s3://{bucket}/{key}")
             return head.get("VersionId")
         self.report.uploaded.append(f"s3://{bucket}/{key}")
         if self.dry_run:
             return None
-        return self.s3.put_object(Bucket=bucket, Key=key, Body=body).get("VersionId")
+        # The SDK computes the SHA-256 and S3 checks and keeps it with the object.
+        return self.s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256").get("VersionId")
+
+
+# MWAA environment statuses (GetEnvironment Status): busy ones pass by themselves; the others
+# need a person. UpdateEnvironment is accepted in AVAILABLE and UPDATE_FAILED only.
+BUSY = ("CREATING", "UPDATING", "CREATING_SNAPSHOT", "ROLLING_BACK", "PENDING", "MAINTENANCE")
+READY = ("AVAILABLE", "UPDATE_FAILED")
+
+
+def ready_environment(mwaa, name: str, wait: timedelta, poll_seconds: float) -> dict:
+    """The environment once its status accepts an update; waits out a busy status up to ``wait``."""
+    deadline = time.monotonic() + wait.total_seconds()
+    while True:
+        env = mwaa.get_environment(Name=name)["Environment"]
+        status = env.get("Status", "AVAILABLE")
+        if status in READY:
+            return env
+        if status not in BUSY:
+            raise DeployError(f"MWAA environment {name} is {status}: it cannot take a deploy")
+        if time.monotonic() >= deadline:
+            raise DeployError(f"MWAA environment {name} is still {status} after {wait}; deploy again once it is "
+                              "AVAILABLE (or give --wait-minutes more)")  # fmt: skip
+        print(f"MWAA environment {name} is {status}: waiting for it to be AVAILABLE", file=sys.stderr)
+        time.sleep(poll_seconds)
 
 
 def deploy(
@@ -99,13 +138,15 @@ def deploy(
     endpoint_url: str | None = None,
     dry_run: bool = False,
     root: Path = ROOT,
+    wait: timedelta = timedelta(minutes=30),
+    poll_seconds: float = 30,
 ) -> DeployReport:
     session = boto3.session.Session(region_name=region)
     # With an endpoint override (the local stack) MWAA's "api." host prefix must not be added.
     mwaa = session.client("mwaa", endpoint_url=endpoint_url, config=Config(inject_host_prefix=endpoint_url is None))
     s3 = session.client("s3", endpoint_url=endpoint_url)
     try:
-        env = mwaa.get_environment(Name=environment)["Environment"]
+        env = ready_environment(mwaa, environment, wait, poll_seconds)
     except mwaa.exceptions.ResourceNotFoundException as err:
         raise DeployError(f"MWAA environment {environment!r} not found in {session.region_name}") from err
     bucket = env["SourceBucketArn"].rsplit(":", 1)[-1]
@@ -166,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region")
     parser.add_argument("--endpoint-url", help="AWS endpoint override (the local stack)")
     parser.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    parser.add_argument("--wait-minutes", type=float, default=30,
+                        help="how long to wait for an UPDATING (or otherwise busy) environment (default 30)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        report = deploy(args.environment, args.scripts_uri, args.region, args.endpoint_url, args.dry_run)
+        report = deploy(args.environment, args.scripts_uri, args.region, args.endpoint_url, args.dry_run,
+                        wait=timedelta(minutes=args.wait_minutes))  # fmt: skip
     except DeployError as err:
         print(f"deploy failed: {err}", file=sys.stderr)
         return 2

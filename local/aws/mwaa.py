@@ -5,13 +5,21 @@ ListEnvironments (REST-JSON, signing name ``airflow``). It is a WSGI middleware 
 of moto's own app: requests signed for ``airflow`` are answered here, everything else
 goes to moto. Like MWAA, UpdateEnvironment checks that the S3 object versions it is given
 exist in the environment's bucket (read from moto's S3 backend in the same process).
+
+Like MWAA (User Guide, "Amazon MWAA environment status"), an update is not instant: the
+environment reports ``UPDATING`` after UpdateEnvironment, for ``UPDATE_SECONDS``
+(``MWAA_LOCAL_UPDATE_SECONDS``, 2 s by default; minutes on AWS), then ``AVAILABLE``; and an
+UpdateEnvironment while it is not ``AVAILABLE`` or ``UPDATE_FAILED`` is refused with a
+ValidationException naming the status.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +31,8 @@ VERSIONED_PATHS = (
     ("RequirementsS3Path", "RequirementsS3ObjectVersion"),
     ("StartupScriptS3Path", "StartupScriptS3ObjectVersion"),
 )
+UPDATE_SECONDS = float(os.environ.get("MWAA_LOCAL_UPDATE_SECONDS", "2"))
+UPDATABLE = ("AVAILABLE", "UPDATE_FAILED")
 
 
 class MwaaError(Exception):
@@ -83,13 +93,21 @@ class MwaaApi:
             env = self.environments.get(name)
             if env is None:
                 raise MwaaError(404, "ResourceNotFoundException", f"Environment {name} not found")
+            if env["Status"] == "UPDATING" and time.monotonic() >= env.get("_updated_by", 0):
+                env["Status"] = "AVAILABLE"
+                env["LastUpdate"]["Status"] = "SUCCESS"
             if method == "GET":
-                return 200, {"Environment": env}
+                return 200, {"Environment": {k: v for k, v in env.items() if not k.startswith("_")}}
             if method == "PATCH":
+                if env["Status"] not in UPDATABLE:
+                    raise MwaaError(400, "ValidationException",
+                                    f"Environment {name} cannot be updated while its status is {env['Status']}")  # fmt: skip
                 updated = {**env, **body}
                 self._validate_versions(updated)
-                updated["LastUpdate"] = {"Status": "SUCCESS", "CreatedAt": now, "Source": "UPDATE"}
+                updated["LastUpdate"] = {"Status": "PENDING", "CreatedAt": now, "Source": "UPDATE"}
                 updated["UpdateCount"] = env.get("UpdateCount", 0) + 1
+                updated["Status"] = "UPDATING"
+                updated["_updated_by"] = time.monotonic() + UPDATE_SECONDS
                 self.environments[name] = updated
                 return 200, {"Arn": arn}
             raise MwaaError(405, "ValidationException", f"{method} not supported")

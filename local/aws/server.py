@@ -3,7 +3,8 @@
 Run as ``python -m local.aws.server --port N``; listens on 127.0.0.1 unless told
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
 Extensions: Glue UpdateJob / BatchStopJobRun (``local/aws/extensions.py``), S3's checks of
-object tag sets (``local/aws/s3_tagging.py``), SNS's of subjects (``local/aws/sns_publish.py``) and a minimal MWAA
+object tag sets (``local/aws/s3_tagging.py``), S3's opaque ETags for SSE-KMS objects
+(``local/aws/s3_etags.py``), SNS's of subjects (``local/aws/sns_publish.py``) and a minimal MWAA
 control plane (``local/aws/mwaa.py``); zone-state fault injection (``local/aws/faults.py``); past job runs (``local/aws/history.py``);
 a memoized host-to-service lookup (:func:`cached_dispatcher`), memoized response
 serialization lookups (``local/aws/speed.py``) and HTTP keep-alive (``local/aws/keepalive.py``).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from local.aws import extensions, history, s3_tagging, sns_publish, speed
+from local.aws import extensions, history, s3_etags, s3_tagging, sns_publish, speed
 from local.aws.faults import FaultInjection
 from local.aws.history import RunHistory
 from local.aws.mwaa import MwaaMiddleware
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     extensions.apply()
     s3_tagging.apply()
+    s3_etags.apply()
     sns_publish.apply()
     history.apply()
     speed.apply()

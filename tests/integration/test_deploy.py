@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
 import subprocess
 import sys
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -180,3 +182,63 @@ def test_mwaa_extension_rejects_unknown_object_versions(stack):
         stack.boto3_client("mwaa").update_environment(
             Name=name, PluginsS3Path="plugins.zip", PluginsS3ObjectVersion="no-such-version"
         )
+
+
+def _environment(stack, name: str, kms: bool) -> None:
+    """A fresh MWAA environment with its own versioned bucket (KMS default encryption or not)."""
+    s3, mwaa = stack.boto3_client("s3"), stack.boto3_client("mwaa")
+    bucket = f"{name}-bucket"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if kms:
+        key = stack.boto3_client("kms").create_key(Description="MWAA bucket")["KeyMetadata"]["Arn"]
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]
+            },
+        )
+    mwaa.create_environment(Name=name, SourceBucketArn=f"arn:aws:s3:::{bucket}", DagS3Path="dags",
+                            ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+                            NetworkConfiguration={"SubnetIds": ["subnet-1", "subnet-2"]})  # fmt: skip
+
+
+def test_sse_kms_buckets_deploy_only_what_changed(stack):
+    """Under SSE-KMS an object's ETag is not the MD5 of its data (the stack answers as S3 does):
+    the deploy compares SHA-256 checksums, so a second deploy uploads nothing and restarts nothing."""
+    import hashlib
+
+    name = f"kms-{uuid.uuid4().hex[:8]}"
+    _environment(stack, name, kms=True)
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    first = deploy(name, region="us-east-1", endpoint_url=endpoint, poll_seconds=0.5)
+    assert first.uploaded and first.environment_updated
+    s3 = stack.boto3_client("s3")
+    head = s3.head_object(Bucket=f"{name}-bucket", Key="requirements.txt")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["ETag"].strip('"') != hashlib.md5((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    again = deploy(name, region="us-east-1", endpoint_url=endpoint, poll_seconds=0.5)
+    assert again.uploaded == [] and not again.environment_updated
+
+
+def test_a_busy_environment_is_waited_for_or_named(stack):
+    """MWAA refuses UpdateEnvironment while an update runs (UPDATING): the deploy waits for
+    AVAILABLE, or stops with the status when it would wait too long."""
+    name = f"busy-{uuid.uuid4().hex[:8]}"
+    _environment(stack, name, kms=False)
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    assert deploy(name, region="us-east-1", endpoint_url=endpoint, poll_seconds=0.5).environment_updated
+    mwaa = stack.boto3_client("mwaa")
+    assert mwaa.get_environment(Name=name)["Environment"]["Status"] == "UPDATING"
+    with pytest.raises(Exception, match="ValidationException"):  # what MWAA answers an update now
+        mwaa.update_environment(Name=name, DagS3Path="dags")
+    with pytest.raises(DeployError, match=f"{name} is still UPDATING"):
+        deploy(name, region="us-east-1", endpoint_url=endpoint, wait=dt.timedelta(0))
+    s3 = stack.boto3_client("s3")
+    s3.put_object(Bucket=f"{name}-bucket", Key="requirements.txt", Body=b"# changed elsewhere\n")
+    again = deploy(name, region="us-east-1", endpoint_url=endpoint, poll_seconds=0.5)
+    assert again.environment_updated
+    assert (
+        mwaa.get_environment(Name=name)["Environment"]["RequirementsS3ObjectVersion"]
+        == again.versions["requirements.txt"]
+    )
