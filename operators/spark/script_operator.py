@@ -79,6 +79,9 @@ class SparkScriptOperator(BaseOperator):
     :param max_run_time: how long to wait for the run before giving up.
     :param waiter_delay: seconds between status checks.
     :param deferrable: wait in the triggerer (frees the worker slot) on Glue / EMR.
+    :param concurrent_run_limit: the Glue job's MaxConcurrentRuns; default: the larger of the
+        ``glue_max_concurrent_runs`` setting and this task's own fan-out (runs of the DAG that may
+        be active at once, times the mapped instances each may run at once).
     :param emr_jars: jars of the EMR Serverless image to put on the classpath there (EMR
         ships connectors such as Redshift's but loads them only when asked; Glue loads its
         own, and local spark-submit has the fetched jars).
@@ -113,6 +116,7 @@ class SparkScriptOperator(BaseOperator):
         waiter_delay: int = 30,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         emr_jars: Sequence[str] = (),
+        concurrent_run_limit: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -130,6 +134,8 @@ class SparkScriptOperator(BaseOperator):
         self.waiter_delay = waiter_delay
         self.deferrable = deferrable
         self.emr_jars = list(emr_jars)
+        self.concurrent_run_limit = concurrent_run_limit
+        self._mapped = False  # set at run time: a mapped instance (map_index >= 0)
         self._delegate: BaseOperator | None = None
         self._local_run = None
 
@@ -138,6 +144,23 @@ class SparkScriptOperator(BaseOperator):
     def max_run_minutes(self) -> int:
         """``max_run_time`` in whole minutes, the unit of both platforms' run limits."""
         return math.ceil(self.max_run_time.total_seconds() / 60)
+
+    def fan_out(self) -> int:
+        """How many runs of this task may be live at once: the DAG's active runs, times, for a
+        mapped task, the instances one run may execute at once (max_active_tis_per_dagrun, or
+        the DAG's max_active_tasks)."""
+        dag = self.dag if self.has_dag() else None
+        runs = (getattr(dag, "max_active_runs", None) or 1) if dag else 1
+        if not self._mapped:
+            return runs
+        per_run = getattr(self, "max_active_tis_per_dagrun", None) or (getattr(dag, "max_active_tasks", None) or 16)
+        return runs * per_run
+
+    def concurrent_runs(self, settings: SparkPlatformSettings) -> int:
+        """The Glue job's MaxConcurrentRuns (the provider's default of 1 refuses a second run)."""
+        if self.concurrent_run_limit:
+            return int(self.concurrent_run_limit)
+        return max(settings.glue_max_concurrent_runs, self.fan_out())
 
     @property
     def waiter_max_attempts(self) -> int:
@@ -160,6 +183,8 @@ class SparkScriptOperator(BaseOperator):
 
     # -- execution -------------------------------------------------------------------
     def execute(self, context: Any) -> Any:
+        map_index = getattr(context.get("ti"), "map_index", None)
+        self._mapped = map_index is not None and map_index >= 0
         settings = resolve_settings(context, self.platform)
         args = validate_script_args(self.script_args)
         self.log.info("Running spark_jobs/%s on platform %r with args %s", self.script, settings.platform, args)
@@ -256,6 +281,7 @@ class SparkScriptOperator(BaseOperator):
             iam_role_arn=settings.glue_role_arn,
             script_args=glue_script_args(args),
             create_job_kwargs=create_job_kwargs,
+            concurrent_run_limit=self.concurrent_runs(settings),
             update_config=True,
             wait_for_completion=True,
             deferrable=self.deferrable,

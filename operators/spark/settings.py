@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "glue_worker_type": "G.1X",
     "glue_number_of_workers": 2,
     "glue_job_prefix": "mwaa-pipelines-",
+    # Glue refuses a run over the job's MaxConcurrentRuns (ConcurrentRunsExceededException); a job
+    # is shared by every task running the same script. The operator takes at least its task's
+    # own fan-out (SparkScriptOperator.concurrent_runs).
+    "glue_max_concurrent_runs": 10,
     "emr_application_id": None,
     "emr_execution_role_arn": None,
     "log_uri": None,
@@ -61,6 +65,7 @@ class SparkPlatformSettings:
     glue_worker_type: str = "G.1X"
     glue_number_of_workers: int = 2
     glue_job_prefix: str = "mwaa-pipelines-"
+    glue_max_concurrent_runs: int = 10
     emr_application_id: str | None = None
     emr_execution_role_arn: str | None = None
     log_uri: str | None = None
@@ -126,6 +131,9 @@ def merge_settings(
             f"unknown Spark platform {merged['platform']!r} (from the Variable {PLATFORM_VARIABLE!r} "
             f"or the run's 'platform' param): use one of {', '.join(PLATFORMS)}"
         )
+    limit = merged["glue_max_concurrent_runs"]
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise SettingsError(f"glue_max_concurrent_runs must be a whole number of at least 1, got {limit!r}")
     settings = SparkPlatformSettings(**merged)
     if settings.scripts_uri:
         settings = replace(settings, scripts_uri=settings.scripts_uri.rstrip("/"))

@@ -165,3 +165,38 @@ def test_a_lease_taken_over_is_never_deleted_by_its_old_holder(stack):
     new.release()
     with pytest.raises(ClientError, match="NoSuchKey|Not Found|404"):
         s3.head_object(Bucket=bucket, Key=key)
+
+
+def test_glue_refuses_runs_over_the_jobs_limit_and_spark_tasks_size_it(stack, aws_env):
+    """Glue refuses a run over the job's MaxConcurrentRuns. The provider's default of 1 refuses
+    the second of four mapped tasks sharing the job; SparkScriptOperator sizes it from the fan-out."""
+    from airflow.sdk import DAG
+
+    from operators.spark.script_operator import SparkScriptOperator
+    from operators.spark.settings import merge_settings
+    from tests.integration.test_glue_subnet_failover import set_glue_run_transition
+
+    seeded = stack.info()["seed"]
+    settings = merge_settings({"scripts_uri": f"s3://{seeded['buckets']['artifacts']}/spark_jobs",
+                               "glue_role_arn": seeded["glue_role_arn"], "glue_max_concurrent_runs": 1},
+                              "glue", None)  # fmt: skip
+    glue = stack.boto3_client("glue")
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    set_glue_run_transition(endpoint, 120)
+    try:
+        for limit, mapped in ((None, True), (1, False)):  # ours, then the provider's default
+            name = f"fan-out-{uuid.uuid4().hex[:8]}"
+            with DAG(f"d-{name}", schedule=None, max_active_runs=1):
+                op = SparkScriptOperator(task_id="convert", script="json_to_parquet.py", job_name=name,
+                                         aws_conn_id=None, max_active_tis_per_dagrun=4,
+                                         concurrent_run_limit=limit)  # fmt: skip
+            op._mapped = mapped
+            op._build_delegate(settings, ["--input", "x"]).hook.create_or_update_glue_job()
+            allowed = glue.get_job(JobName=name)["Job"]["ExecutionProperty"]["MaxConcurrentRuns"]
+            assert allowed == (4 if limit is None else 1)
+            for _ in range(allowed):
+                glue.start_job_run(JobName=name)
+            with pytest.raises(ClientError, match="ConcurrentRunsExceededException"):
+                glue.start_job_run(JobName=name)
+    finally:
+        set_glue_run_transition(endpoint, None)

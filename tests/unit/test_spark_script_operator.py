@@ -152,3 +152,26 @@ def test_glue_jobs_get_the_run_time_limit_and_the_log_arguments_glue_reads():
     assert defaults["--spark-event-logs-path"] == "s3://logs/spark/spark-events/"
     with pytest.raises(ValueError, match="10080 minutes"):
         operator(max_run_time=timedelta(days=8))._build_delegate(settings, ARGS)
+
+
+def test_the_glue_jobs_concurrency_covers_the_tasks_fan_out():
+    """The provider's default MaxConcurrentRuns is 1: the second of several mapped or concurrent
+    tasks sharing the job would fail with ConcurrentRunsExceededException."""
+    from airflow.sdk import DAG
+
+    settings = merge_settings(CONFIG, "glue", None)
+    with DAG("fan_out", schedule=None, max_active_runs=4, max_active_tasks=6):
+        single = SparkScriptOperator(task_id="s", script="platform_check.py", aws_conn_id=None)
+        mapped = SparkScriptOperator(task_id="m", script="platform_check.py", max_active_tis_per_dagrun=5)
+        mapped_unbounded = SparkScriptOperator(task_id="u", script="platform_check.py")
+    assert single.concurrent_runs(settings) == 10  # the setting's default beats a fan-out of 4
+    mapped._mapped = mapped_unbounded._mapped = True
+    assert mapped.fan_out() == 20 and mapped.concurrent_runs(settings) == 20
+    assert mapped_unbounded.fan_out() == 24  # four runs of six tasks
+    low = merge_settings({**CONFIG, "glue_max_concurrent_runs": 1}, "glue", None)
+    assert single.concurrent_runs(low) == 4
+    glue = mapped._build_delegate(settings, ARGS)
+    assert glue.concurrent_run_limit == 20
+    assert operator(concurrent_run_limit=3)._build_delegate(settings, ARGS).concurrent_run_limit == 3
+    with pytest.raises(ValueError, match="glue_max_concurrent_runs"):
+        merge_settings({**CONFIG, "glue_max_concurrent_runs": 0}, "glue", None)
