@@ -172,7 +172,12 @@ def postgres_statements(hook, label: str) -> list[Statement]:
         "SELECT pg_read_file(f, greatest(0, (pg_stat_file(f)).size - %s), %s) "
         "FROM (SELECT pg_current_logfile() AS f) AS log"
     )
-    rows = hook.get_records(sql, parameters=(LOG_TAIL_BYTES, LOG_TAIL_BYTES))
+    try:
+        rows = hook.get_records(sql, parameters=(LOG_TAIL_BYTES, LOG_TAIL_BYTES))
+    except Exception as exc:
+        if "permission denied" in str(exc).lower():
+            raise PushdownNotVerified(f"pushdown cannot be verified as this user: {POSTGRES_VISIBILITY}") from exc
+        raise
     if not rows or rows[0][0] is None:
         raise PushdownNotVerified(
             "PostgreSQL has no current log file: the stand-in needs logging_collector = on and log_statement = all"
@@ -182,15 +187,38 @@ def postgres_statements(hook, label: str) -> list[Statement]:
 
 # The connector sets each statement's query group to JSON carrying the label as "lbl"
 # (Utils.queryGroupInfo): find that field exactly (STRPOS, not LIKE, where _ is a wildcard), so
-# a label never matches a longer one or one that differs in a character.
+# a label never matches a longer one or one that differs in a character. SYS_QUERY_HISTORY's
+# query_text stops at 4,000 characters (a long UNLOAD can lose its GROUP BY there): the whole
+# text comes from SYS_QUERY_TEXT, 4,000-character rows in `sequence` order.
 REDSHIFT_HISTORY_SQL = (
-    "SELECT query_text, returned_rows, query_type, status FROM sys_query_history "
-    "WHERE STRPOS(query_label, '\"lbl\":\"' || :label || '\"') > 0 ORDER BY start_time"
+    "SELECT h.query_id, h.returned_rows, h.query_type, h.status, "
+    "LISTAGG(t.text, '') WITHIN GROUP (ORDER BY t.sequence) AS query_text "
+    "FROM sys_query_history h JOIN sys_query_text t ON t.query_id = h.query_id "
+    "WHERE STRPOS(h.query_label, '\"lbl\":\"' || :label || '\"') > 0 "
+    "GROUP BY h.query_id, h.returned_rows, h.query_type, h.status, h.start_time ORDER BY h.start_time"
+)
+# SYS_QUERY_HISTORY and SYS_QUERY_TEXT show a user only its own queries, unless it has the
+# SYS:MONITOR role (Redshift's "Visibility of data in system tables and views").
+REDSHIFT_VISIBILITY = (
+    "SYS_QUERY_HISTORY shows a database user only its own queries: verify as the job's database user "
+    "(db_user), or grant the verifying user the system role that sees every user's queries: "
+    "GRANT ROLE sys:monitor TO <user> (see deploy/iam/README.md)"
+)
+# The PostgreSQL stand-in's record is its server log, which only a superuser, or a user granted
+# pg_read_server_files and EXECUTE on the log functions, may read.
+POSTGRES_GRANT = (
+    "GRANT pg_read_server_files TO <user>; GRANT EXECUTE ON FUNCTION pg_current_logfile(), "
+    "pg_stat_file(text), pg_read_file(text, bigint, bigint) TO <user>"
+)
+POSTGRES_VISIBILITY = (
+    f"the stand-in's statement log is readable only by a superuser or a user granted: {POSTGRES_GRANT} "
+    "(on Redshift: GRANT ROLE sys:monitor TO <user>)"
 )
 
 
 def redshift_statements(data_hook, cfg: dict, label: str) -> list[Statement]:
-    """The label's statements from SYS_QUERY_HISTORY, through the Redshift Data API."""
+    """The label's statements with their whole text (SYS_QUERY_HISTORY joined with SYS_QUERY_TEXT),
+    through the Redshift Data API, as ``db_user`` (provisioned) or the caller's role (Serverless)."""
     target = {k: cfg[k] for k in ("cluster_identifier", "workgroup_name", "db_user", "secret_arn") if cfg.get(k)}
     statement_id = data_hook.execute_query(
         sql=REDSHIFT_HISTORY_SQL,
@@ -206,7 +234,12 @@ def redshift_statements(data_hook, cfg: dict, label: str) -> list[Statement]:
         found += statements_from_result(page)
         token = page.get("NextToken")
         if not token:
-            return found
+            break
+    if not found:
+        raise PushdownNotVerified(
+            f"no statement with label {label} is visible in SYS_QUERY_HISTORY: {REDSHIFT_VISIBILITY}"
+        )
+    return found
 
 
 def statements_from_result(page: dict) -> list[Statement]:

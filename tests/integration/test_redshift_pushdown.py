@@ -73,7 +73,7 @@ def test_warehouse_sql_equals_the_in_spark_result_and_only_result_rows_travel(st
     assert query(pg, f"SELECT qtr, total_qtysold FROM {SCHEMA}.{table} ORDER BY qtr") == independent(pg, 2024)
     # The warehouse's own statistics agree for the pushed report (PostgreSQL 15's
     # pg_stat_statements does not count rows fetched through a cursor, as the whole-table reads are).
-    fetched = query(pg, "SELECT query, rows FROM pg_stat_statements WHERE query LIKE %s", "%label=it-pushed%")
+    fetched = query(pg, "SELECT query, rows FROM pg_stat_statements WHERE query LIKE %s", "%label=it_pushed%")
     assert sum(rows for _, rows in fetched) == 4 and any("GROUP BY" in sql for sql, _ in fetched)
 
 
@@ -162,3 +162,37 @@ def test_redshift_history_is_asked_through_the_data_api_by_label(aws_env):
     assert "sys_query_history" in sent["QueryString"] and "query_label" in sent["QueryString"]
     assert sent["QueryParameters"] == [{"name": "label", "value": "redshift_quarterly_sales.0123abcd"}]
     assert sent["ClusterIdentifier"] == "analytics" and sent["DbUser"] == "etl_spark"
+
+
+class _RecordsHook:
+    """The part of PostgresHook that postgres_statements uses, over one connection."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def get_records(self, sql, parameters=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, parameters)
+            return cur.fetchall()
+
+
+def test_verifying_as_a_user_who_cannot_see_others_statements_names_the_grant(stack, pg):
+    """As on Redshift (SYS_QUERY_HISTORY shows a user its own queries only, unless SYS:MONITOR),
+    the stand-in's record is closed to a plain user: the verification says which grant it needs."""
+    import uuid
+
+    from operators.redshift.quarterly_sales import POSTGRES_GRANT, PushdownNotVerified, postgres_statements
+
+    info = stack.info()["postgres"]
+    role = f"verifier_{uuid.uuid4().hex[:8]}"
+    query(pg, f"CREATE ROLE {role} LOGIN")
+    conn = psycopg2.connect(host=info["host"], port=info["port"], user=role, dbname="warehouse")
+    conn.autocommit = True
+    try:
+        with pytest.raises(PushdownNotVerified, match=r"GRANT pg_read_server_files TO <user>.*sys:monitor"):
+            postgres_statements(_RecordsHook(conn), "redshift_quarterly_sales__x_0123456789")
+        for grant in POSTGRES_GRANT.replace("<user>", role).split("; "):
+            query(pg, grant)
+        assert postgres_statements(_RecordsHook(conn), "redshift_quarterly_sales__x_0123456789") == []
+    finally:
+        conn.close()

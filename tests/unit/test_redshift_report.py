@@ -82,7 +82,7 @@ def test_labels_stay_unique_per_run():
 def test_the_history_query_finds_exactly_the_label():
     """The connector writes the label as "lbl" in a JSON query group: the query matches that
     field whole, with no LIKE wildcard (``_`` is one, and labels are full of them)."""
-    assert "STRPOS(query_label, '\"lbl\":\"' || :label || '\"') > 0" in rr.REDSHIFT_HISTORY_SQL
+    assert "STRPOS(h.query_label, '\"lbl\":\"' || :label || '\"') > 0" in rr.REDSHIFT_HISTORY_SQL
     assert "LIKE" not in rr.REDSHIFT_HISTORY_SQL
 
 
@@ -252,3 +252,25 @@ def test_job_policy_is_least_privilege(path):
 
 def test_both_policy_variants_exist():
     assert [p.stem.rsplit("_", 1)[1] for p in POLICIES] == ["provisioned", "serverless"]
+
+
+def test_the_history_query_reads_the_whole_text_from_sys_query_text():
+    """SYS_QUERY_HISTORY.query_text stops at 4,000 characters; SYS_QUERY_TEXT holds the rest."""
+    sql = rr.REDSHIFT_HISTORY_SQL
+    assert "JOIN sys_query_text t ON t.query_id = h.query_id" in sql
+    assert "LISTAGG(t.text, '') WITHIN GROUP (ORDER BY t.sequence) AS query_text" in sql
+
+
+def test_nothing_visible_in_the_history_names_the_grant():
+    class Conn:
+        def get_statement_result(self, Id):
+            return {"ColumnMetadata": [{"name": "query_id"}, {"name": "query_text"}], "Records": []}
+
+    class DataHook:
+        conn = Conn()
+
+        def execute_query(self, **kwargs):
+            return type("Out", (), {"statement_id": "s1"})()
+
+    with pytest.raises(rr.PushdownNotVerified, match="GRANT ROLE sys:monitor TO <user>"):
+        rr.redshift_statements(DataHook(), {"database": "dev", "db_user": "reporter"}, "lbl")
