@@ -197,8 +197,7 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
         return S3Lease(s3, bucket, key, ttl=self.lock_ttl, wait=self.lock_wait)
 
     # -- the decision ------------------------------------------------------------------------
-    def decide(self, job: dict[str, Any]) -> tuple[Ranking, Any]:
-        workers = job_workers(job, self.num_workers)
+    def decide(self, job: dict[str, Any], workers: int) -> tuple[Ranking, Any]:
         from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
         ec2 = EC2Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, api_type="client_type").conn
@@ -224,10 +223,10 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
         with self._lease():
             job = self.hook.conn.get_job(JobName=self.job_name)["Job"]
             try:
-                job_workers(job, self.num_workers)
+                workers = job_workers(job, self.num_workers)
             except ValueError as exc:
                 raise AirflowFailException(f"{self.task_id}: {exc}") from exc
-            ranking, history = self.decide(job)
+            ranking, history = self.decide(job, workers)
             self.log.info(
                 "Subnet ranking for Glue job %s (%s strategy, %d workers, %d AWS calls):\n%s",
                 self.job_name, ranking.strategy, ranking.demand.workers, self.calls.count, ranking.table(),

@@ -51,13 +51,13 @@ class StorageSettings:
     table_tag: bool = False  # s3.write.table-tag-enabled: adds iceberg.table=<name>
     namespace_tag: bool = False  # s3.write.namespace-tag-enabled: adds iceberg.namespace=<ns>
 
+    def iceberg_tag_keys(self) -> set[str]:
+        """The tags S3FileIO adds itself (``iceberg.table`` / ``iceberg.namespace``), when enabled."""
+        return {key for flag, key in (("table_tag", "iceberg.table"), ("namespace_tag", "iceberg.namespace"))
+                if getattr(self, flag)}  # fmt: skip
+
     def tag_keys(self) -> set[str]:
-        keys = set(self.write_tags) | set(self.delete_tags)
-        if self.table_tag:
-            keys.add("iceberg.table")
-        if self.namespace_tag:
-            keys.add("iceberg.namespace")
-        return keys
+        return set(self.write_tags) | set(self.delete_tags) | self.iceberg_tag_keys()
 
     def validate(self) -> None:
         for kind, tags in (("write_tags", self.write_tags), ("delete_tags", self.delete_tags)):
@@ -76,10 +76,10 @@ class StorageSettings:
                               "object's tag set would hold the key twice, which S3 refuses (InvalidTag): removed "
                               "files would never be tagged, tiered or expired. Give the delete tags keys of "
                               "their own, e.g. {\"deleted\": \"true\"}")  # fmt: skip
-        for flag, key in (("table_tag", "iceberg.table"), ("namespace_tag", "iceberg.namespace")):
-            if getattr(self, flag) and key in {**self.write_tags, **self.delete_tags}:
-                raise PolicyError(f"storage: {key!r} is the tag Iceberg adds itself when {flag} is on; "
-                                  "a second tag with that key would make S3 refuse the tag set")  # fmt: skip
+        reserved = sorted(self.iceberg_tag_keys() & (set(self.write_tags) | set(self.delete_tags)))
+        if reserved:
+            raise PolicyError(f"storage: {reserved} are tags Iceberg adds itself (table_tag / namespace_tag is on); "
+                              "a second tag with that key would make S3 refuse the tag set")  # fmt: skip
         keys = self.tag_keys()
         if len(keys) > S3_MAX_TAGS:
             raise PolicyError(f"storage: {len(keys)} distinct tag keys {sorted(keys)}, but S3 allows "
