@@ -33,7 +33,10 @@ from local.services.stack import Stack, free_port
 DEFAULT_HOME = STATE / "ui"
 USER = "admin"
 READY_TIMEOUT_S = 300
-STOP_TIMEOUT_S = 60
+# Each Airflow service gets SERVICE_GRACE_S after SIGTERM before it is killed; the stack's own
+# stop is bounded too, so the whole of Ctrl-C ends within STOP_TIMEOUT_S.
+SERVICE_GRACE_S = 30
+STOP_TIMEOUT_S = SERVICE_GRACE_S + 60
 
 
 def _secret(path: Path, make) -> str:
@@ -139,18 +142,24 @@ class Airflow:
             time.sleep(2)
         return False
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM to each service's process group (they shut down cleanly), SIGKILL after ``timeout``."""
+    def stop(self, grace: float = SERVICE_GRACE_S) -> None:
+        """SIGTERM to each service's process group (they shut down cleanly), SIGKILL after ``grace``.
+
+        Says which service had to be killed, so a slow shutdown shows in the output."""
+        started = time.monotonic()
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes.values():
+        deadline = started + grace
+        for service, process in self.processes.items():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(0.1, deadline - time.monotonic()))
+            if process.poll() is None:
+                print(f"Airflow's {service} did not stop within {grace:.0f} s of SIGTERM: killed", flush=True)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # whatever of its group is left
             process.wait()
+        print(f"Airflow's services stopped in {time.monotonic() - started:.1f} s", flush=True)
 
 
 def _interrupt(signum, frame):
