@@ -48,8 +48,8 @@ from local.paths import TMP  # noqa: E402
 from local.seeds.aws_world import create_glue_security_group, create_network_connection  # noqa: E402
 from local.services.stack import running_stack  # noqa: E402
 from operators.subnet.glue_operator import job_update_with_connections  # noqa: E402
-from operators.subnet.health import CONNECTION_ARG, CallCounter, gather_candidates  # noqa: E402
-from operators.subnet.ranking import EXTRA_IPS_PER_RUN, Demand, NoHealthyConnection, rank_connections  # noqa: E402
+from operators.vpc.health import CONNECTION_ARG, CallCounter, gather_candidates  # noqa: E402
+from operators.vpc.ranking import EXTRA_IPS_PER_RUN, Demand, NoHealthyConnection, rank_connections  # noqa: E402
 
 ZONES = [f"us-east-1{c}" for c in "abcdef"]
 PREFIXES = (28, 27, 26, 25, 24)  # 11, 27, 59, 123, 251 free addresses

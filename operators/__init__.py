@@ -10,13 +10,15 @@ Packages:
 * ``spark``: ``SparkScriptOperator`` (any ``spark_jobs/`` script on Glue, EMR Serverless or
   local spark-submit), its settings, argument translation and the local runner; every
   Spark pipeline's DAG uses it;
-* ``subnet``: the Glue job on the healthiest subnet (operator, health reads, ranking, lease);
+* ``subnet``: the Glue job on the healthiest subnet (operator, lease);
 * ``cost``: cost collection, ledger, alerts and the weekly report;
 * ``iceberg``: settings of Iceberg maintenance;
 * ``redshift``: the Airflow side of the Redshift quarterly-sales pipeline;
 * ``price_transparency``: discovery, validation and registration around JSON to Parquet.
 
-Shared by several: ``links`` (console links, defined in the plugin) and ``s3_lifecycle``.
+Shared by several: ``links`` (console links, defined in the plugin), ``s3_lifecycle`` and the
+``vpc`` package (Glue VPC connection health and ranking: the subnet operator and Spark tasks
+with Glue connections decide through it).
 
 Import rules (``tests/unit/test_import_rules.py``): never ``local``, ``deploy``, ``bench``,
 ``tests`` or pyspark; of ``spark_jobs`` only its pure decision modules (cost model, Iceberg

@@ -29,7 +29,8 @@ from operators.spark.arguments import (
     glue_script_args,
     validate_script_args,
 )
-from operators.spark.settings import SparkPlatformSettings, resolve_settings
+from operators.spark.settings import SparkPlatformSettings, connection_names, resolve_settings
+from operators.vpc.health import CONNECTION_ARG
 
 PLATFORM_CONF = "spark.mwaa_pipelines.platform"
 # How long a run may take, sent to the platform as its own limit and used to size the wait:
@@ -40,6 +41,7 @@ PLATFORM_CONF = "spark.mwaa_pipelines.platform"
 DEFAULT_MAX_RUN_TIME = timedelta(hours=48)
 GLUE_MAX_TIMEOUT_MINUTES = 10_080
 DELEGATE_XCOM = "spark_platform_delegate"
+RANKING_XCOM = "glue_connection_ranking"
 
 
 def platform_param() -> Param:
@@ -82,12 +84,18 @@ class SparkScriptOperator(BaseOperator):
     :param concurrent_run_limit: the Glue job's MaxConcurrentRuns; default: the larger of the
         ``glue_max_concurrent_runs`` setting and this task's own fan-out (runs of the DAG that may
         be active at once, times the mapped instances each may run at once).
+    :param glue_connections: Glue connections (NETWORK or JDBC) the task's Glue job runs in
+        (templated; a list or a comma-separated string); default: the ``glue_connections``
+        setting, ``[]`` for none. They are ranked at run time by the healthiest-subnet checks
+        (``operators.vpc.choice``, the subnet operator's own decision path): the job's
+        connection list becomes the healthy ones in rank order, and no healthy one fails the
+        try before anything starts, with one line per connection saying why.
     :param emr_jars: jars of the EMR Serverless image to put on the classpath there (EMR
         ships connectors such as Redshift's but loads them only when asked; Glue loads its
         own, and local spark-submit has the fetched jars).
     """
 
-    template_fields: Sequence[str] = ("script", "script_args", "platform", "spark_conf", "job_name")
+    template_fields: Sequence[str] = ("script", "script_args", "platform", "spark_conf", "job_name", "glue_connections")
     template_fields_renderers = {"script_args": "json", "spark_conf": "json"}
     ui_color = "#f6e7c8"
 
@@ -117,6 +125,7 @@ class SparkScriptOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         emr_jars: Sequence[str] = (),
         concurrent_run_limit: int | None = None,
+        glue_connections: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +144,8 @@ class SparkScriptOperator(BaseOperator):
         self.deferrable = deferrable
         self.emr_jars = list(emr_jars)
         self.concurrent_run_limit = concurrent_run_limit
+        self.glue_connections = glue_connections
+        self._vpc: tuple[list[str], str] | None = None  # at run time: (ranked connections, chosen)
         self._mapped = False  # set at run time: a mapped instance (map_index >= 0)
         self._delegate: BaseOperator | None = None
         self._local_run = None
@@ -190,12 +201,41 @@ class SparkScriptOperator(BaseOperator):
         self.log.info("Running spark_jobs/%s on platform %r with args %s", self.script, settings.platform, args)
         if settings.platform == "local":
             return self._run_local(settings, args)
+        if settings.platform == "glue":
+            self._vpc = self._choose_glue_connections(context, settings)
         delegate = self._build_delegate(settings, args)
         try:
             result = _call_unguarded(delegate, "execute", context)
         except TaskDeferred as deferred:
             raise self._deferred_here(context, deferred, asdict(settings), args) from None
         return self._result(settings, result)
+
+    def _choose_glue_connections(self, context: Any, settings: SparkPlatformSettings) -> tuple[list[str], str] | None:
+        """Rank the task's Glue connections as the healthiest-subnet operator does; None: no VPC."""
+        names = connection_names(
+            settings.glue_connections if self.glue_connections is None else self.glue_connections,
+            f"{self.task_id}: glue_connections",
+        )
+        if not names:
+            return None
+        from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
+        from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
+
+        from operators.vpc.choice import choose_connections
+
+        where = {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name}
+        glue = GlueJobHook(**where).conn
+        ec2 = EC2Hook(**where, api_type="client_type").conn
+        workers = self.number_of_workers or settings.glue_number_of_workers
+        ranking, _ = choose_connections(
+            glue, ec2, self.run_name(settings), names, workers, strategy=settings.glue_connection_strategy
+        )
+        self.log.info(
+            "Glue connections for %s (%s strategy, %d workers):\n%s",
+            self.run_name(settings), ranking.strategy, workers, ranking.table(),
+        )  # fmt: skip
+        context["ti"].xcom_push(key=RANKING_XCOM, value=ranking.as_dict())
+        return [v.connection for v in ranking.ordered], ranking.chosen.connection
 
     def _deferred_here(
         self, context: Any, deferred: TaskDeferred, settings: dict[str, Any], args: list[str]
@@ -273,13 +313,20 @@ class SparkScriptOperator(BaseOperator):
             "DefaultArguments": default_arguments,
             "Timeout": self.max_run_minutes,
         }
+        run_arguments = glue_script_args(args)
+        if self._vpc:
+            ranked, chosen = self._vpc
+            create_job_kwargs["Connections"] = {"Connections": ranked}
+            # Glue starts on the first listed connection that can; the run records the chosen one,
+            # so later decisions count its IPs as pending and its failures against it.
+            run_arguments[CONNECTION_ARG] = chosen
         return GlueJobOperator(
             task_id=self.task_id,
             job_name=self.run_name(settings),
             job_desc=f"spark_jobs/{self.script}, managed by Airflow",
             script_location=self.script_uri(settings),
             iam_role_arn=settings.glue_role_arn,
-            script_args=glue_script_args(args),
+            script_args=run_arguments,
             create_job_kwargs=create_job_kwargs,
             concurrent_run_limit=self.concurrent_runs(settings),
             update_config=True,

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from operators.vpc.ranking import STRATEGIES
+
 PLATFORMS = ("glue", "emr_serverless", "local")
 PLATFORM_VARIABLE = "spark_platform"
 CONFIG_VARIABLE = "spark_platform_config"
@@ -37,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     # is shared by every task running the same script. The operator takes at least its task's
     # own fan-out (SparkScriptOperator.concurrent_runs).
     "glue_max_concurrent_runs": 10,
+    # Glue connections (NETWORK or JDBC) a Spark task's job runs in, to reach a database or a
+    # Redshift cluster in a private subnet. Ranked at run time by the healthiest-subnet checks
+    # (operators.vpc.choice): the job gets the healthy ones in rank order. Empty: no VPC.
+    "glue_connections": [],
+    "glue_connection_strategy": "capacity",
     "emr_application_id": None,
     "emr_execution_role_arn": None,
     "log_uri": None,
@@ -66,6 +73,8 @@ class SparkPlatformSettings:
     glue_number_of_workers: int = 2
     glue_job_prefix: str = "mwaa-pipelines-"
     glue_max_concurrent_runs: int = 10
+    glue_connections: tuple[str, ...] = ()
+    glue_connection_strategy: str = "capacity"
     emr_application_id: str | None = None
     emr_execution_role_arn: str | None = None
     log_uri: str | None = None
@@ -134,10 +143,27 @@ def merge_settings(
     limit = merged["glue_max_concurrent_runs"]
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise SettingsError(f"glue_max_concurrent_runs must be a whole number of at least 1, got {limit!r}")
+    merged["glue_connections"] = connection_names(merged["glue_connections"], "glue_connections")
+    if merged["glue_connection_strategy"] not in STRATEGIES:
+        raise SettingsError(
+            f"glue_connection_strategy {merged['glue_connection_strategy']!r} is unknown: "
+            f"use one of {', '.join(STRATEGIES)}"
+        )
     settings = SparkPlatformSettings(**merged)
     if settings.scripts_uri:
         settings = replace(settings, scripts_uri=settings.scripts_uri.rstrip("/"))
     return settings
+
+
+def connection_names(value: Any, where: str) -> tuple[str, ...]:
+    """A list of Glue connection names, or one comma-separated string, as a tuple without
+    blanks or repeats (the order is kept: it is the order of preference among equals)."""
+    if value is None:
+        return ()
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise SettingsError(f"{where} must be a list of Glue connection names, got {value!r}")
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
 
 def resolve_settings(context: Mapping[str, Any], explicit_platform: str | None = None) -> SparkPlatformSettings:

@@ -7,7 +7,7 @@ boto3 are imported when the task runs, not when the DAG is parsed.
 
 1. under an S3 lease for this job (no other task rewrites the job between our UpdateJob
    and StartJobRun), read the health of every candidate in six AWS calls
-   (:mod:`operators.subnet.health`) and rank them (:mod:`operators.subnet.ranking`);
+   (:mod:`operators.vpc.health`) and rank them (:mod:`operators.vpc.ranking`);
 2. if a run this task instance started on an earlier try is still going, wait for it
    instead of starting a duplicate;
 3. otherwise write the job's connection list in rank order (healthy candidates only, so
@@ -23,7 +23,6 @@ every candidate, goes to the log as a table and to XCom (``subnet_ranking``).
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -31,8 +30,9 @@ from typing import Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from operators.subnet.health import CONNECTION_ARG, CallCounter, gather_candidates
-from operators.subnet.ranking import STRATEGIES, Demand, Ranking, is_python_shell, job_workers, rank_connections
+from operators.vpc.choice import choose_connections
+from operators.vpc.health import CONNECTION_ARG, CallCounter
+from operators.vpc.ranking import STRATEGIES, Ranking, is_python_shell, job_workers
 
 TASK_ARG = "--mwaa-pipelines-task"
 RANKING_XCOM = "subnet_ranking"
@@ -201,16 +201,10 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
         from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
         ec2 = EC2Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, api_type="client_type").conn
-        candidates, history = gather_candidates(
-            self.hook.conn, ec2, self.job_name, self._candidates(), self.calls, default_workers=workers
-        )
-        zone_load: dict[str, int] = {}
-        for c in candidates:
-            if c.zone:
-                zone_load[c.zone] = zone_load.get(c.zone, 0) + c.pending_ips
-        demand = Demand(workers=workers, avoid_zones=frozenset(self.avoid_zones or ()))
-        rng = random.Random(self.seed) if self.seed is not None else random.Random()
-        return rank_connections(candidates, demand, self.strategy, rng, zone_load), history
+        return choose_connections(
+            self.hook.conn, ec2, self.job_name, self._candidates(), workers,
+            strategy=self.strategy, avoid_zones=self.avoid_zones, seed=self.seed, calls=self.calls,
+        )  # fmt: skip
 
     # -- execution ---------------------------------------------------------------------------
     def execute(self, context: Any) -> Any:

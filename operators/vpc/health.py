@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from operators.subnet.ranking import EXTRA_IPS_PER_RUN, Candidate
+from operators.vpc.ranking import EXTRA_IPS_PER_RUN, Candidate
 
 # The argument this operator adds to every run it starts, naming the connection it chose.
 CONNECTION_ARG = "--mwaa-pipelines-connection"

@@ -15,8 +15,8 @@ import pytest
 from local.aws.extensions import CONNECTIONS_AT_START_ARG
 from local.seeds.aws_world import SUBNETS, connection_name
 from operators.subnet.glue_operator import TASK_ARG, GlueJobOnHealthiestSubnetOperator
-from operators.subnet.health import CONNECTION_ARG
-from operators.subnet.ranking import NoHealthyConnection
+from operators.vpc.health import CONNECTION_ARG
+from operators.vpc.ranking import NoHealthyConnection
 from tests.conftest import AIRFLOW
 
 pytestmark = pytest.mark.stack

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from local.seeds.aws_world import SUBNETS, connection_name
-from operators.subnet.health import CONNECTION_ARG, CallCounter, gather_candidates, summarize_runs
-from operators.subnet.ranking import Demand, rank_connections
+from operators.vpc.health import CONNECTION_ARG, CallCounter, gather_candidates, summarize_runs
+from operators.vpc.ranking import Demand, rank_connections
 
 pytestmark = pytest.mark.stack
 

@@ -28,7 +28,7 @@ from local.launchers.ui import READY_TIMEOUT_S, STOP_TIMEOUT_S
 from local.paths import ROOT, STATE, TMP
 from local.services import postgres
 from local.services.stack import Stack, free_port
-from operators.subnet.health import CONNECTION_ARG
+from operators.vpc.health import CONNECTION_ARG
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

@@ -12,8 +12,10 @@ The rules are the ones the packages' opening docstrings state:
 * pure decision modules import no AWS client, no Airflow and no engine, and of ours only
   other pure modules;
 * DAG files import, of ours, only ``operators``; the plugin imports none of ours;
-* ``local.aws`` (the AWS stand-in) imports nothing of the product and nothing else of
-  ``local``; nothing imports ``local.launchers``; the product never imports ``local``.
+* ``local.aws`` (the AWS stand-in) imports nothing of the product and, of the rest of
+  ``local``, only ``local.engines`` (the runs it executes); the engines take of the product
+  only the local platform's spark-submit builder; nothing imports ``local.launchers``; the
+  product never imports ``local``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ OURS = ("operators", "spark_jobs", "local", "deploy", "plugins", "mwaa_pipelines
 # Decisions as functions over plain data (DESIGN.md): unit-tested without AWS, Spark or Airflow.
 PURE = frozenset(
     {
-        "operators.subnet.ranking",
+        "operators.vpc.ranking",
         "operators.spark.arguments",
         "operators.cost.settings",
         "operators.iceberg.settings",
@@ -38,8 +40,13 @@ PURE = frozenset(
     }
 )
 AWS_CLIENTS_AND_ENGINES = ("boto3", "botocore", "aiobotocore", "airflow", "moto", "pyspark", "pyarrow", "requests")
-# Top-level modules of operators that several pipelines share.
+# What the local stack's run engines may take of the product: the local platform's
+# spark-submit builder, so a run there starts Spark as platform=local does.
+ENGINES_MAY_USE = frozenset({"operators.spark.local_runner"})
+# What several pipelines of operators share: top-level modules, and the VPC connection health
+# and ranking (the subnet operator and Spark tasks with Glue connections decide the same way).
 OPERATORS_SHARED = ("operators", "operators.links", "operators.s3_lifecycle")
+OPERATORS_SHARED_PACKAGES = ("operators.vpc",)
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -106,7 +113,8 @@ def violations_of(module: str, imported: set[str], root: Path) -> list[str]:
             if within(name, "spark_jobs") and name not in PURE and not is_package(name, root):
                 refuse(name, "operators import only spark_jobs' pure decision modules")
             mine, theirs = pipeline_package(module, "operators"), pipeline_package(name, "operators")
-            if mine and theirs and mine != theirs and name not in OPERATORS_SHARED:
+            shared = name in OPERATORS_SHARED or within(name, *OPERATORS_SHARED_PACKAGES)
+            if mine and theirs and mine != theirs and not shared:
                 refuse(name, "one pipeline's package never imports another's")
         if module in PURE:
             if within(name, *AWS_CLIENTS_AND_ENGINES):
@@ -119,9 +127,15 @@ def violations_of(module: str, imported: set[str], root: Path) -> list[str]:
             refuse(name, "the plugin runs in the UI, which never imports our code")
         if within(module, "local.aws") and (
             within(name, "airflow", "operators", "spark_jobs", "deploy", "plugins", "bench")
-            or (within(name, "local") and not within(name, "local.aws"))
+            or (within(name, "local") and not within(name, "local.aws", "local.engines"))
         ):
             refuse(name, "the AWS stand-in knows nothing of the product or the rest of the stack")
+        if within(module, "local.engines") and (
+            within(name, "airflow", "spark_jobs", "deploy", "plugins", "bench")
+            or (within(name, "operators") and name not in ENGINES_MAY_USE)
+            or (within(name, "local") and not within(name, "local.engines"))
+        ):
+            refuse(name, "the run engines start Spark as platform=local does, and know nothing else")
         if within(name, "local.launchers") and not within(module, "local.launchers"):
             refuse(name, "launchers are entry points: nothing imports them")
         if within(module, "operators", "spark_jobs", "deploy", "plugins", "dags") and within(name, "local"):
@@ -176,7 +190,9 @@ def test_each_rule_catches_its_violation(tmp_path):
             "operators/cost/tasks.py": "from operators.subnet.lease import S3Lease\nfrom operators.links import L\n",
             "operators/cost/settings.py": "from spark_jobs.iceberg.table import t\n",
             "operators/subnet/__init__.py": init,
-            "operators/subnet/ranking.py": "from local.paths import STATE\n",
+            "operators/subnet/glue_operator.py": "from operators.vpc.ranking import R\n",
+            "operators/vpc/__init__.py": init,
+            "operators/vpc/ranking.py": "from local.paths import STATE\n",
             "dags/d.py": "from spark_jobs.common import cli\nfrom operators.cost import tasks\n",
             "plugins/p.py": "from operators.links import L\n",
             "local/__init__.py": init,
@@ -184,6 +200,8 @@ def test_each_rule_catches_its_violation(tmp_path):
             "local/aws/server.py": "from local.services.stack import Stack\nfrom local.aws import speed\n",
             "local/services/__init__.py": init,
             "local/services/stack.py": "from local.launchers.demo import main\n",
+            "local/engines/__init__.py": init,
+            "local/engines/glue.py": "from operators.spark.local_runner import r\nfrom operators.spark.settings import s\n",
         },
     )
     found = "\n".join(find_violations(root))
@@ -196,17 +214,20 @@ def test_each_rule_catches_its_violation(tmp_path):
         "operators.cost.tasks imports operators.subnet.lease: one pipeline's package",
         "operators.cost.settings imports spark_jobs.iceberg.table: operators import only spark_jobs' pure",
         "operators.cost.settings imports spark_jobs.iceberg.table: a pure decision module imports only other pure",
-        "operators.subnet.ranking imports local.paths: operators never import the local stack",
-        "operators.subnet.ranking imports local.paths: the product never imports the local stack",
+        "operators.vpc.ranking imports local.paths: operators never import the local stack",
+        "operators.vpc.ranking imports local.paths: the product never imports the local stack",
         "dags.d imports spark_jobs.common: DAG files import, of ours, only operators",
         "plugins.p imports operators.links: the plugin runs in the UI",
         "local.aws.server imports local.services.stack: the AWS stand-in",
         "local.services.stack imports local.launchers.demo: launchers are entry points",
+        "local.engines.glue imports operators.spark.settings: the run engines start Spark as platform=local does",
     ]
     for line in expected:
         assert line in found
     # What the rules allow is not reported.
     assert "operators.cost.tasks imports operators.links" not in found
+    assert "operators.subnet.glue_operator imports" not in found
     assert "spark_jobs.iceberg.table imports" not in found
     assert "local.aws.server imports local.aws.speed" not in found
+    assert "local.engines.glue imports operators.spark.local_runner" not in found
     assert "dags.d imports operators.cost" not in found

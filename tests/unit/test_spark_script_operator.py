@@ -175,3 +175,55 @@ def test_the_glue_jobs_concurrency_covers_the_tasks_fan_out():
     assert operator(concurrent_run_limit=3)._build_delegate(settings, ARGS).concurrent_run_limit == 3
     with pytest.raises(ValueError, match="glue_max_concurrent_runs"):
         merge_settings({**CONFIG, "glue_max_concurrent_runs": 0}, "glue", None)
+
+
+def test_glue_connections_reach_the_job_definition_and_the_run_records_the_choice():
+    """A job in a VPC: the ranked connections become the job's Connections, and the chosen one
+    travels in the run's arguments so later decisions count its IPs and failures."""
+    from operators.vpc.health import CONNECTION_ARG
+
+    settings = merge_settings(CONFIG, "glue", None)
+    op = operator()
+    op._vpc = (["net-b", "net-a"], "net-b")
+    glue = op._build_delegate(settings, ARGS)
+    assert glue.create_job_kwargs["Connections"] == {"Connections": ["net-b", "net-a"]}
+    assert glue.script_args[CONNECTION_ARG] == "net-b"
+    op._vpc = None
+    plain = op._build_delegate(settings, ARGS)
+    assert "Connections" not in plain.create_job_kwargs and CONNECTION_ARG not in plain.script_args
+
+
+def test_glue_connections_come_from_the_task_or_the_setting(monkeypatch):
+    """The task's list wins (``[]``: no VPC for this task); None follows the setting."""
+    import operators.vpc.choice as choice
+
+    asked: list[tuple[str, ...]] = []
+
+    class Ranked:
+        strategy, ordered, chosen = "capacity", (), None
+
+        def table(self):
+            return ""
+
+        def as_dict(self):
+            return {}
+
+    def fake_choose(glue, ec2, job_name, names, workers, strategy):
+        asked.append((tuple(names), workers, strategy))
+        return Ranked(), None
+
+    class TI:
+        def xcom_push(self, key, value):
+            pass
+
+    monkeypatch.setattr(choice, "choose_connections", fake_choose)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    settings = merge_settings(
+        {**CONFIG, "glue_connections": ["a", "b"], "glue_connection_strategy": "weighted"}, "glue", None
+    )
+    with mock_aws():
+        assert operator(glue_connections=[])._choose_glue_connections({"ti": TI()}, settings) is None
+        Ranked.chosen = type("V", (), {"connection": "b"})()
+        operator(number_of_workers=5)._choose_glue_connections({"ti": TI()}, settings)
+        operator(glue_connections="c, d,c")._choose_glue_connections({"ti": TI()}, settings)
+    assert asked == [(("a", "b"), 5, "weighted"), (("c", "d"), 2, "weighted")]

@@ -25,11 +25,21 @@ def test_precedence_variable_then_params_then_explicit():
         ("[1]", None, "must be a JSON object"),
         ('{"scripts_url": "s3://x"}', None, "unknown keys \\['scripts_url'\\]"),
         (None, "databricks", "unknown Spark platform 'databricks'"),
+        ('{"glue_connections": {"a": 1}}', None, "glue_connections must be a list of Glue connection names"),
+        ('{"glue_connections": [1]}', None, "glue_connections must be a list"),
+        ('{"glue_connection_strategy": "fastest"}', None, "glue_connection_strategy 'fastest' is unknown"),
     ],
 )
 def test_bad_settings_name_the_problem(config, platform, message):
     with pytest.raises(SettingsError, match=message):
         merge_settings(config, platform, None)
+
+
+def test_glue_connections_as_a_list_or_a_comma_separated_string():
+    assert merge_settings(None, None, None).glue_connections == ()
+    listed = merge_settings({"glue_connections": ["net-a", " net-b", "net-a", ""]}, None, None)
+    assert listed.glue_connections == ("net-a", "net-b")
+    assert merge_settings({"glue_connections": "net-a, net-b"}, None, None).glue_connections == ("net-a", "net-b")
 
 
 def test_require_names_missing_settings_and_variable():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.subnet.ranking import (
+from operators.vpc.ranking import (
     MIN_START_IPS,
     STRATEGIES,
     Candidate,
@@ -164,7 +164,7 @@ def test_properties(candidates, workers, avoid, strategy, seed):
 
 
 def test_python_shell_runs_take_one_ip_and_have_no_workers():
-    from operators.subnet.ranking import job_workers
+    from operators.vpc.ranking import job_workers
 
     shell = {"Name": "j", "Command": {"Name": "pythonshell"}, "MaxCapacity": 0.0625}
     assert job_workers(shell) == 1
@@ -178,7 +178,7 @@ def test_python_shell_runs_take_one_ip_and_have_no_workers():
 
 
 def test_spark_job_workers_come_from_the_request_the_job_or_its_dpus():
-    from operators.subnet.ranking import job_workers
+    from operators.vpc.ranking import job_workers
 
     etl = {"Name": "j", "Command": {"Name": "glueetl"}}
     assert job_workers({**etl, "NumberOfWorkers": 7}) == 7
