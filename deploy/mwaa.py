@@ -131,6 +131,15 @@ def ready_environment(mwaa, name: str, wait: timedelta, poll_seconds: float) -> 
         time.sleep(poll_seconds)
 
 
+def put_spark_jobs(up: Uploader, scripts_uri: str, root: Path = ROOT) -> None:
+    """The jobs' entry points and ``spark_jobs.zip`` under ``scripts_uri``, where Glue and EMR
+    Serverless runs read them (the local stack seeds its own S3 with this same call)."""
+    scripts_bucket, scripts_prefix = parse_s3_uri(scripts_uri)
+    for rel, path in spark_jobs_files(root).items():
+        up.put(scripts_bucket, f"{scripts_prefix}/{rel}", path.read_bytes())
+    up.put(scripts_bucket, f"{scripts_prefix}/{JOBS_ARCHIVE}", jobs_archive(root / SPARK_JOBS_DIR.name))
+
+
 def deploy(
     environment: str,
     scripts_uri: str | None = None,
@@ -168,10 +177,7 @@ def deploy(
                 if not dry_run:
                     s3.delete_object(Bucket=bucket, Key=obj["Key"])
 
-    scripts_bucket, scripts_prefix = parse_s3_uri(scripts_uri or f"s3://{bucket}/spark_jobs")
-    for rel, path in spark_jobs_files(root).items():
-        up.put(scripts_bucket, f"{scripts_prefix}/{rel}", path.read_bytes())
-    up.put(scripts_bucket, f"{scripts_prefix}/{JOBS_ARCHIVE}", jobs_archive(root / SPARK_JOBS_DIR.name))
+    put_spark_jobs(up, scripts_uri or f"s3://{bucket}/spark_jobs", root)
 
     plugins_version = up.put(bucket, PLUGINS_KEY, plugins_zip(root))
     requirements_version = up.put(bucket, REQUIREMENTS_KEY, (root / "requirements.txt").read_bytes())

@@ -8,11 +8,18 @@ object tag sets (``local/aws/s3_tagging.py``), S3's opaque ETags for SSE-KMS obj
 control plane (``local/aws/mwaa.py``); zone-state fault injection (``local/aws/faults.py``); past job runs (``local/aws/history.py``);
 a memoized host-to-service lookup (:func:`cached_dispatcher`), memoized response
 serialization lookups (``local/aws/speed.py``) and HTTP keep-alive (``local/aws/keepalive.py``).
+
+With ``--runs-dir`` (the stack always gives it) the job runs it is given execute with local
+Spark (``local/engines``): EMR Serverless StartJobRun runs the entry point. Stopping the
+server (SIGTERM) ends the runs' processes too.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+from pathlib import Path
 
 from local.aws import extensions, history, s3_etags, s3_tagging, sns_publish, speed
 from local.aws.faults import FaultInjection
@@ -43,11 +50,35 @@ def cached_dispatcher():
     return CachedDispatcher(create_backend_app)
 
 
+def _start_engines(args: argparse.Namespace) -> None:
+    from local.engines import emr_serverless
+    from local.engines.spark_process import LIVE, EngineConfig
+
+    config = EngineConfig(
+        endpoint_url=f"http://127.0.0.1:{args.port}",
+        jars_dir=args.jars_dir or Path(os.environ.get("SPARK_JARS_DIR", ".state/jars")),
+        runs_dir=args.runs_dir,
+        slots=args.slots,
+    )
+    emr_serverless.apply(config)
+
+    def stop(signum, frame):
+        LIVE.stop_all()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--runs-dir", type=Path, help="where job runs execute (omitted: runs only recorded)")
+    parser.add_argument("--jars-dir", type=Path, help="Spark's jars for the runs")
+    parser.add_argument("--slots", type=int, default=2, help="runs executing at once; the rest queue")
     args = parser.parse_args(argv)
+    if args.runs_dir:
+        _start_engines(args)
     extensions.apply()
     s3_tagging.apply()
     s3_etags.apply()

@@ -68,6 +68,11 @@ class Stack:
         return self.home / "airflow"
 
     @property
+    def runs_dir(self) -> Path:
+        """Where the stack's Glue and EMR Serverless runs execute (one folder per run)."""
+        return self.home / "runs"
+
+    @property
     def dags_folder(self) -> Path:
         return self.home / "dags"
 
@@ -89,15 +94,17 @@ class Stack:
             self.pg_data.unlink()
         shutil.rmtree(self.pg_data, ignore_errors=True)
         shutil.rmtree(self.airflow_home, ignore_errors=True)
+        shutil.rmtree(self.runs_dir, ignore_errors=True)
         moto_port, pg_port = free_port(), free_port()
         # initdb and moto's seeding each wait on a process of their own: overlap them.
         with ThreadPoolExecutor(1, thread_name_prefix="postgres-start") as pool:
             pg_started = pool.submit(self._start_postgres, pg_port)
             try:
-                moto, endpoint = start_moto(moto_port, self.logs / "moto.log")
+                moto, endpoint = start_moto(moto_port, self.logs / "moto.log", self.runs_dir)
                 info: dict = {"moto": {"pid": moto.pid, "port": moto_port, "endpoint_url": endpoint}}
                 self.info_file.write_text(json.dumps(info, indent=2))
                 info["seed"] = seed(endpoint)
+                publish_spark_jobs(info)
                 info["postgres"] = pg_started.result()
                 stage_dags_bundle(self.dags_folder)
                 info["dags_folder"] = str(self.dags_folder)
@@ -162,6 +169,7 @@ class Stack:
         if not info:
             raise RuntimeError(f"the local stack is not running (no {self.info_file}): run `make stack-start`")
         stage_dags_bundle(self.dags_folder)  # pick up DAG files added since start
+        publish_spark_jobs(info)  # and the jobs as they are now, for Glue and EMR Serverless runs
         return airflow_env(info, self.airflow_home, self.dags_folder)
 
     def boto3_client(self, service: str):
@@ -182,12 +190,18 @@ def _exited(pid: int) -> bool:
     return False
 
 
-def start_moto(port: int, log_file: Path) -> tuple[subprocess.Popen, str]:
-    """Start the extended moto server on 127.0.0.1:port; return it once it answers."""
+def start_moto(port: int, log_file: Path, runs_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the extended moto server on 127.0.0.1:port; return it once it answers.
+
+    With ``runs_dir`` the job runs it is given execute there with local Spark (``local/engines``).
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "local.aws.server", "--port", str(port)]
+    if runs_dir is not None:
+        command += ["--runs-dir", str(runs_dir), "--jars-dir", str(JARS)]
     with open(log_file, "ab") as log:
         moto = subprocess.Popen(
-            [sys.executable, "-m", "local.aws.server", "--port", str(port)],
+            command,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -216,13 +230,29 @@ def _wait_for_http(url: str, process: subprocess.Popen) -> None:
     raise TimeoutError(f"moto server did not answer on {url} within {START_TIMEOUT_S}s")
 
 
+def publish_spark_jobs(info: dict) -> list[str]:
+    """Put ``spark_jobs/`` on the stack's S3 as the deploy step puts it on AWS (changed files
+    only); returns what was uploaded."""
+    from deploy.mwaa import DeployReport, Uploader, put_spark_jobs
+
+    uri = scripts_uri(info)
+    s3 = client("s3", info["moto"]["endpoint_url"])
+    report = DeployReport("local stack", uri)
+    put_spark_jobs(Uploader(s3, report, dry_run=False), uri)
+    return report.uploaded
+
+
+def scripts_uri(info: dict) -> str:
+    return f"s3://{info['seed']['buckets']['artifacts']}/spark_jobs"
+
+
 def spark_platform_config(info: dict, jars_dir: Path = JARS) -> dict:
     """The ``spark_platform_config`` Variable for the local stack (see operators.spark.settings)."""
     seeded = info["seed"]
     pg = info["postgres"]
     buckets = seeded["buckets"]
     return {
-        "scripts_uri": f"s3://{buckets['artifacts']}/spark_jobs",
+        "scripts_uri": scripts_uri(info),
         "glue_role_arn": seeded["glue_role_arn"],
         "emr_application_id": seeded["emr_application_id"],
         "emr_execution_role_arn": seeded["emr_execution_role_arn"],

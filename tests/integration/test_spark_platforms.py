@@ -1,8 +1,9 @@
 """SparkScriptOperator on glue, emr_serverless and local, run by Airflow's own runner.
 
 On glue / emr_serverless the provider's operators start real API calls against the
-local stack (the run's script does not execute there: moto records it); on local the
-script really runs under spark-submit and its output is checked.
+local stack. EMR Serverless runs execute there with local Spark (local/engines); Glue runs
+are still only recorded. On local the script runs under spark-submit on the worker. Where a
+script ran, its output is checked.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ def _output(stack) -> str:
     return f"s3://{stack.info()['seed']['buckets']['data']}/tests/matrix-{uuid.uuid4().hex[:8]}"
 
 
+def _report(stack, output: str) -> dict:
+    """The report platform_check.py wrote under ``output`` (so the script really ran)."""
+    s3 = stack.boto3_client("s3")
+    bucket, prefix = output[5:].split("/", 1)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/report/").get("Contents", [])]
+    part = next((k for k in keys if "/part-" in k), None)
+    assert part, f"no report under {output}/report/: the job did not run"
+    return json.loads(s3.get_object(Bucket=bucket, Key=part)["Body"].read().decode().splitlines()[0])
+
+
 def _ok(matrix: AirflowRunner, result) -> None:
     states = matrix.task_states(DAG_ID)
     assert states == {"run_script": "success"}, result.stdout[-4000:] + result.stderr[-4000:]
@@ -59,6 +70,53 @@ def test_glue(stack, matrix):
     )
 
 
+@pytest.fixture
+def with_glue_connections(matrix):
+    """The spark_platform_config Variable with ``glue_connections`` set, for one test."""
+
+    def apply(names: list[str]) -> None:
+        config = json.loads(saved)
+        matrix.env["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"] = json.dumps({**config, "glue_connections": names})
+
+    saved = matrix.env["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"]
+    yield apply
+    matrix.env["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"] = saved
+
+
+def test_glue_in_a_vpc_runs_on_connections_ranked_as_the_subnet_operator_ranks_them(
+    stack, matrix, with_glue_connections
+):
+    """The job's Connections are the healthy candidates in the order the healthiest-subnet
+    operator gives them for the same candidates (test_glue_subnet_failover.HEALTHY), the
+    unhealthy left out, and the run records the chosen one."""
+    from operators.vpc.health import CONNECTION_ARG
+    from tests.integration.test_glue_subnet_failover import ALL, HEALTHY
+
+    with_glue_connections(ALL)
+    output = _output(stack)
+    result = matrix.dags_test(DAG_ID, {"platform": "glue", "output": output})
+    _ok(matrix, result)
+    glue = stack.boto3_client("glue")
+    job = glue.get_job(JobName="mwaa-pipelines-platform_check")["Job"]
+    assert job["Connections"]["Connections"] == HEALTHY
+    (run,) = [r for r in glue.get_job_runs(JobName=job["Name"])["JobRuns"] if r["Arguments"].get("--output") == output]
+    assert run["Arguments"][CONNECTION_ARG] == HEALTHY[0]
+    ranking = matrix.xcoms(DAG_ID, "run_script")["glue_connection_ranking"]
+    assert ranking["chosen"] == HEALTHY[0]
+    assert "route table has no S3 gateway endpoint or NAT route" in result.stdout + result.stderr
+
+
+def test_glue_in_a_vpc_with_no_healthy_connection_starts_nothing(stack, matrix, with_glue_connections):
+    with_glue_connections(["glue-net-c1", "glue-net-c2"])
+    output = _output(stack)
+    result = matrix.dags_test(DAG_ID, {"platform": "glue", "output": output})
+    assert matrix.task_states(DAG_ID) == {"run_script": "failed"}
+    log = result.stdout + result.stderr
+    assert "no healthy Glue connection for 2 workers among 2 candidates" in log, log[-3000:]
+    runs = stack.boto3_client("glue").get_job_runs(JobName="mwaa-pipelines-platform_check")["JobRuns"]
+    assert not [r for r in runs if r["Arguments"].get("--output") == output]
+
+
 def test_emr_serverless(stack, matrix):
     output = _output(stack)
     result = matrix.dags_test(DAG_ID, {"platform": "emr_serverless", "output": output})
@@ -71,6 +129,13 @@ def test_emr_serverless(stack, matrix):
     ]
     mine = [r for r in runs if output in r["jobDriver"]["sparkSubmit"]["entryPointArguments"]]
     assert len(mine) == 1
+    # The local stack ran it as EMR Serverless would: the script, the jobs archive from
+    # --py-files, the Iceberg runtime named by its path in the EMR image.
+    assert mine[0]["state"] == "SUCCESS" and mine[0]["totalExecutionDurationSeconds"] > 0
+    report = _report(stack, output)
+    assert report["platform"] == "emr_serverless"
+    assert report["storage"] == {"ok": True, "path": f"{output}/parquet", "rows_read": 1000, "rows_written": 1000}
+    assert report["iceberg"]["available"] is True
     assert mine[0]["jobDriver"]["sparkSubmit"]["entryPoint"].endswith("/spark_jobs/platform_check.py")
     assert (
         "spark.mwaa_pipelines.platform=emr_serverless" in mine[0]["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
@@ -107,11 +172,7 @@ def test_local_really_runs_the_script(stack, matrix):
     output = _output(stack)
     result = matrix.dags_test(DAG_ID, {"platform": "local", "output": output})
     _ok(matrix, result)
-    s3 = stack.boto3_client("s3")
-    bucket, prefix = output[5:].split("/", 1)
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/report/")["Contents"]]
-    part = next(k for k in keys if "/part-" in k)
-    report = json.loads(s3.get_object(Bucket=bucket, Key=part)["Body"].read().decode().splitlines()[0])
+    report = _report(stack, output)
     assert report["platform"] == "local"
     assert report["spark_version"].startswith("3.5")
     assert report["storage"] == {"ok": True, "path": f"{output}/parquet", "rows_read": 1000, "rows_written": 1000}

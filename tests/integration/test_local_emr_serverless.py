@@ -1,0 +1,173 @@
+"""The local stack's EMR Serverless runs execute their entry point, under EMR Serverless' rules.
+
+Each test submits through boto3 to the stack's server, as the provider's operator does, and
+reads back what GetJobRun and the monitoring logUri show (local/engines/emr_serverless.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+TERMINAL = {"SUCCESS", "FAILED", "CANCELLED"}
+
+
+@pytest.fixture
+def emr(stack):
+    return stack.boto3_client("emr-serverless")
+
+
+@pytest.fixture
+def world(stack):
+    seeded = stack.info()["seed"]
+    return {
+        "app": seeded["emr_application_id"],
+        "role": seeded["emr_execution_role_arn"],
+        "bucket": seeded["buckets"]["artifacts"],
+        "data": seeded["buckets"]["data"],
+    }
+
+
+def put_script(stack, world, body: str) -> str:
+    key = f"tests/emr/{uuid.uuid4().hex[:8]}.py"
+    stack.boto3_client("s3").put_object(Bucket=world["bucket"], Key=key, Body=body.encode())
+    return f"s3://{world['bucket']}/{key}"
+
+
+def start(emr, world, entry_point: str, args=(), params: str = "", log_uri: str | None = None, **kwargs) -> str:
+    overrides = {"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}} if log_uri else {}
+    driver = {"entryPoint": entry_point, "entryPointArguments": list(args)}
+    if params:  # the API refuses an empty string
+        driver["sparkSubmitParameters"] = params
+    return emr.start_job_run(
+        applicationId=kwargs.pop("app", world["app"]),
+        executionRoleArn=world["role"],
+        clientToken=uuid.uuid4().hex,
+        jobDriver={"sparkSubmit": driver},
+        configurationOverrides=overrides,
+        **kwargs,
+    )["jobRunId"]
+
+
+def wait(emr, app: str, run_id: str, until=TERMINAL, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        run = emr.get_job_run(applicationId=app, jobRunId=run_id)["jobRun"]
+        if not seen or seen[-1] != run["state"]:
+            seen.append(run["state"])
+        if run["state"] in until:
+            run["seen"] = seen
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"run {run_id} still {seen[-1]} after {timeout}s (states seen: {seen})")
+
+
+def driver_log(stack, log_uri: str, app: str, run_id: str, stream: str) -> str:
+    bucket, prefix = log_uri[5:].split("/", 1)
+    key = f"{prefix}applications/{app}/jobs/{run_id}/SPARK_DRIVER/{stream}.gz"
+    body = stack.boto3_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    return gzip.decompress(body).decode()
+
+
+def test_a_run_executes_its_entry_point_with_its_arguments_and_py_files(stack, emr, world):
+    helper = put_script(stack, world, "GREETING = 'hello from py-files'\n")
+    module = helper.rsplit("/", 1)[1][:-3]
+    script = put_script(
+        stack, world,
+        f"import sys\nimport {module}\nprint({module}.GREETING, sys.argv[1:])\n",
+    )  # fmt: skip
+    log_uri = f"s3://{world['bucket']}/tests/emr-logs/"
+    run_id = start(emr, world, script, ["--day", "2026-12-01"], f"--py-files {helper}", log_uri)
+    run = wait(emr, world["app"], run_id)
+    assert run["state"] == "SUCCESS", run.get("stateDetails")
+    assert run["seen"][0] in {"SUBMITTED", "PENDING", "SCHEDULED", "RUNNING"} and "RUNNING" in run["seen"]
+    out = driver_log(stack, log_uri, world["app"], run_id, "stdout")
+    assert "hello from py-files ['--day', '2026-12-01']" in out
+    assert run["totalExecutionDurationSeconds"] >= 1
+
+
+def test_a_failing_script_fails_the_run_with_its_error_in_state_details_and_logs(stack, emr, world):
+    script = put_script(stack, world, "raise ValueError('the input folder is empty')\n")
+    log_uri = f"s3://{world['bucket']}/tests/emr-logs/"
+    run_id = start(emr, world, script, log_uri=log_uri)
+    run = wait(emr, world["app"], run_id)
+    assert run["state"] == "FAILED"
+    assert "ValueError: the input folder is empty" in run["stateDetails"]
+    # A PySpark driver's Python output, traceback included, goes to the driver's stdout.
+    assert "ValueError: the input folder is empty" in driver_log(stack, log_uri, world["app"], run_id, "stdout")
+
+
+def test_a_missing_entry_point_fails_the_run_naming_it(stack, emr, world):
+    missing = f"s3://{world['bucket']}/tests/emr/nope-{uuid.uuid4().hex[:6]}.py"
+    run = wait(emr, world["app"], start(emr, world, missing))
+    assert run["state"] == "FAILED" and missing in run["stateDetails"]
+
+
+def test_a_run_past_its_execution_timeout_is_cancelled(stack, emr, world):
+    """executionTimeoutMinutes=1 (AWS accepts 0 and up; moto alone refuses under 5)."""
+    script = put_script(stack, world, "import time\nprint('working', flush=True)\ntime.sleep(600)\n")
+    run_id = start(emr, world, script, executionTimeoutMinutes=1)
+    running = wait(emr, world["app"], run_id, until={"RUNNING"} | TERMINAL)
+    assert running["state"] == "RUNNING" and running["executionTimeoutMinutes"] == 1
+    run = wait(emr, world["app"], run_id, timeout=150)
+    assert run["state"] == "CANCELLED"
+    assert "execution timeout of 1 minutes" in run["stateDetails"]
+    assert 60 <= run["totalExecutionDurationSeconds"] < 90
+
+
+def test_cancel_job_run_ends_the_process(stack, emr, world):
+    marker = f"tests/emr/cancelled-{uuid.uuid4().hex[:6]}"
+    script = put_script(
+        stack, world,
+        "import time, boto3\ntime.sleep(15)\n"
+        f"boto3.client('s3').put_object(Bucket='{world['data']}', Key='{marker}', Body=b'too late')\n",
+    )  # fmt: skip
+    run_id = start(emr, world, script)
+    wait(emr, world["app"], run_id, until={"RUNNING"})
+    emr.cancel_job_run(applicationId=world["app"], jobRunId=run_id)
+    run = wait(emr, world["app"], run_id, timeout=60)
+    assert run["state"] == "CANCELLED" and "CancelJobRun" in run["stateDetails"]
+    time.sleep(20)  # past the moment the script would have written, had it lived
+    with pytest.raises(ClientError):
+        stack.boto3_client("s3").head_object(Bucket=world["data"], Key=marker)
+    emr.cancel_job_run(applicationId=world["app"], jobRunId=run_id)  # a finished run stays as it is
+    assert emr.get_job_run(applicationId=world["app"], jobRunId=run_id)["jobRun"]["state"] == "CANCELLED"
+
+
+def test_resource_figures_follow_emr_serverless_billing(stack, emr, world):
+    """Driver + 3 executors of 4 vCPU / 16 GB (14 GB plus overhead) by default; billed with a
+    one-minute minimum per worker and storage over 20 GB per worker only."""
+    script = put_script(stack, world, "print('short')\n")
+    params = "--conf spark.emr-serverless.driver.disk=50g --conf spark.executor.cores=2"
+    run = wait(emr, world["app"], start(emr, world, script, params=params))
+    assert run["state"] == "SUCCESS", run.get("stateDetails")
+    seconds = run["totalExecutionDurationSeconds"]
+    assert seconds < 60  # a short run: the minimum applies to what is billed
+    vcpu = 4 + 3 * 2
+    total, billed = run["totalResourceUtilization"], run["billedResourceUtilization"]
+    assert total["vCPUHour"] == pytest.approx(vcpu * seconds / 3600, abs=1e-5)
+    assert total["memoryGBHour"] == pytest.approx(4 * 16 * seconds / 3600, abs=1e-5)
+    assert billed["vCPUHour"] == pytest.approx(vcpu * 60 / 3600, abs=1e-5)
+    assert billed["memoryGBHour"] == pytest.approx(4 * 16 * 60 / 3600, abs=1e-5)
+    assert billed["storageGBHour"] == pytest.approx(30 * 60 / 3600, abs=1e-5)
+
+
+def test_a_stopped_application_starts_for_a_run_unless_auto_start_is_off(stack, emr, world):
+    on = emr.create_application(name=f"auto-{uuid.uuid4().hex[:6]}", releaseLabel="emr-7.12.0", type="SPARK")
+    off = emr.create_application(
+        name=f"manual-{uuid.uuid4().hex[:6]}", releaseLabel="emr-7.12.0", type="SPARK",
+        autoStartConfiguration={"enabled": False},
+    )  # fmt: skip
+    script = put_script(stack, world, "print('ok')\n")
+    run_id = start(emr, world, script, app=on["applicationId"])
+    assert emr.get_application(applicationId=on["applicationId"])["application"]["state"] == "STARTED"
+    assert wait(emr, on["applicationId"], run_id)["state"] == "SUCCESS"
+    with pytest.raises(ClientError, match="auto-start is off"):
+        start(emr, world, script, app=off["applicationId"])
