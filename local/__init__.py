@@ -3,7 +3,7 @@
 * ``aws``: the AWS stand-in, moto in server mode and its narrow extensions (each names the
   AWS behaviour it follows);
 * ``engines``: the job runs the stack executes with local Spark, under each platform's rules
-  (EMR Serverless so far);
+  (Glue and EMR Serverless);
 * ``services``: the stack's own services (PostgreSQL, local Spark, the class archive) and
   ``services.stack``, which starts, seeds and stops them;
 * ``seeds``: what the stack puts in them (the AWS world, TICKIT tables, run history,

@@ -92,3 +92,10 @@ def airflow_runner(stack) -> AirflowRunner:
     result = runner.run("db", "migrate")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return runner
+
+
+@pytest.fixture(scope="session")
+def hold_script(stack) -> str:
+    """``s3://`` URI of the stack's hold script (local/seeds/scripts/hold.py): a job script that
+    holds its run for ``--seconds`` (default 0) without starting Spark."""
+    return stack.info()["seed"]["hold_script"]

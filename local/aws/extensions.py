@@ -84,7 +84,7 @@ def _update_job_response(self: Any) -> Any:
 
     name = self._get_param("JobName")
     job_update = self._get_param("JobUpdate") or {}
-    return ActionResult({"JobName": _update_job(self.glue_backend, name, job_update)})
+    return ActionResult({"JobName": self.glue_backend.update_job(name, job_update)})
 
 
 def _batch_stop_job_run_response(self: Any) -> Any:
@@ -106,7 +106,11 @@ def _batch_stop_job_run_response(self: Any) -> Any:
                 }
             )
             continue
-        run.status = "STOPPED"
+        stop = getattr(run, "request_stop", None)  # a run the local stack executes ends its process
+        if stop is not None:
+            stop()
+        else:
+            run.status = "STOPPED"
         stopped.append({"JobName": name, "JobRunId": run_id})
     return ActionResult({"SuccessfulSubmissions": stopped, "Errors": errors})
 

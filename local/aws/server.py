@@ -10,7 +10,7 @@ a memoized host-to-service lookup (:func:`cached_dispatcher`), memoized response
 serialization lookups (``local/aws/speed.py``) and HTTP keep-alive (``local/aws/keepalive.py``).
 
 With ``--runs-dir`` (the stack always gives it) the job runs it is given execute with local
-Spark (``local/engines``): EMR Serverless StartJobRun runs the entry point. Stopping the
+Spark (``local/engines``): Glue and EMR Serverless StartJobRun run the script. Stopping the
 server (SIGTERM) ends the runs' processes too.
 """
 
@@ -51,7 +51,7 @@ def cached_dispatcher():
 
 
 def _start_engines(args: argparse.Namespace) -> None:
-    from local.engines import emr_serverless
+    from local.engines import emr_serverless, glue
     from local.engines.spark_process import LIVE, EngineConfig
 
     config = EngineConfig(
@@ -61,6 +61,7 @@ def _start_engines(args: argparse.Namespace) -> None:
         slots=args.slots,
     )
     emr_serverless.apply(config)
+    glue.apply(config)
 
     def stop(signum, frame):
         LIVE.stop_all()
@@ -77,14 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jars-dir", type=Path, help="Spark's jars for the runs")
     parser.add_argument("--slots", type=int, default=2, help="runs executing at once; the rest queue")
     args = parser.parse_args(argv)
-    if args.runs_dir:
-        _start_engines(args)
     extensions.apply()
     s3_tagging.apply()
     s3_etags.apply()
     sns_publish.apply()
     history.apply()
     speed.apply()
+    if args.runs_dir:  # after the extensions: the engines wrap some of them
+        _start_engines(args)
     from werkzeug.serving import run_simple
 
     from local.aws.keepalive import KeepAliveRequestHandler

@@ -7,7 +7,9 @@ cancellation, logs, resource figures), so the production code paths run real job
 
 * ``spark_process``: one run as a spark-submit process (files fetched from S3, stdout and
   stderr kept apart, a deadline, a stop), and the stack's capacity for concurrent runs;
-* ``emr_serverless``: EMR Serverless StartJobRun / CancelJobRun / GetJobRun with execution.
+* ``emr_serverless``: EMR Serverless StartJobRun / CancelJobRun / GetJobRun with execution;
+* ``glue``: Glue CreateJob / UpdateJob checks, StartJobRun / BatchStopJobRun / GetJobRun with
+  execution and CloudWatch logs.
 
 Loaded by the moto server (``local/aws/server.py``) only; in-process moto in unit tests keeps
 moto's own behaviour. Of the product, the engines import only the spark-submit builder of

@@ -37,8 +37,9 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from moto.core.utils import utcnow  # naive UTC, as moto and the run history keep times: they sort together
 
 from local.engines.spark_process import (
     ICEBERG_JARS,
@@ -156,7 +157,7 @@ class EmrRun:
         self.job_run.state = state
         if details is not None:
             self.job_run.state_details = details
-        self.job_run.updated_at = datetime.now(UTC)
+        self.job_run.updated_at = utcnow()
 
     def cancel(self, reason: str) -> None:
         if self.job_run.state in TERMINAL:
@@ -173,7 +174,7 @@ class EmrRun:
         finally:
             if self.job_run.state not in TERMINAL:
                 self._set("CANCELLED", self.cancel_reason)
-            self.job_run.ended_at = datetime.now(UTC)
+            self.job_run.ended_at = utcnow()
 
     def _prepare(self) -> SparkProcess:
         driver = (self.job_run.job_driver or {}).get("sparkSubmit")
@@ -225,7 +226,7 @@ class EmrRun:
         minutes = self.job_run.execution_timeout_minutes
         started = time.monotonic()
         deadline = started + minutes * 60 if minutes else None
-        self.job_run.started_at = datetime.now(UTC)
+        self.job_run.started_at = utcnow()
         self._set("RUNNING")
         LIVE.add(process)
         try:
@@ -308,7 +309,7 @@ def apply(config: EngineConfig) -> None:
             DEFAULT_TIMEOUT_MINUTES if execution_timeout_minutes is None else int(execution_timeout_minutes)
         )
         job_run.state, job_run.state_details = "SUBMITTED", ""
-        job_run.created_at = job_run.updated_at = datetime.now(UTC)
+        job_run.created_at = job_run.updated_at = utcnow()
         run = EmrRun(job_run, _state["config"], _state["capacity"])
         _state["runs"][job_run.id] = run
         threading.Thread(target=run.thread, name=f"emr-serverless-{job_run.id}", daemon=True).start()

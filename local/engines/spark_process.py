@@ -137,7 +137,7 @@ class SparkProcess:
             conf=conf, jars=self.jars, py_files=self.py_files, app_name=self.app_name,
         )  # fmt: skip
 
-    def start(self) -> None:
+    def environment(self) -> dict[str, str]:
         env = {
             **os.environ,
             **CREDENTIALS,
@@ -150,15 +150,21 @@ class SparkProcess:
         }
         env.pop("PYTHONPATH", None)  # the script sees only what the run ships, as on the platforms
         env.pop("AWS_ENDPOINT_URL", None)
+        return env
+
+    def start(self) -> None:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
-                self.command(), cwd=self.workdir, env=env, stdout=out, stderr=err, start_new_session=True
-            )
+                self.command(), cwd=self.workdir, env=self.environment(), stdout=out, stderr=err,
+                start_new_session=True,
+            )  # fmt: skip
 
-    def wait(self, deadline: float | None, stopping: threading.Event) -> str:
+    def wait(self, deadline: float | None, stopping: threading.Event, tick=None, every: float = 2.0) -> str:
         """``exited``, ``timeout`` (past ``deadline``, a monotonic time) or ``stopped``; the
-        process is ended in the last two cases."""
+        process is ended in the last two cases. ``tick`` is called every ``every`` seconds
+        while it runs (to pass its output on)."""
         assert self.process is not None
+        last = time.monotonic()
         while self.process.poll() is None:
             if stopping.is_set():
                 self.stop()
@@ -167,6 +173,9 @@ class SparkProcess:
                 self.stop()
                 return "timeout"
             stopping.wait(0.5)
+            if tick is not None and time.monotonic() - last >= every:
+                tick()
+                last = time.monotonic()
         return "exited"
 
     def stop(self) -> None:

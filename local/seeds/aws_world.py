@@ -14,6 +14,7 @@ benchmarks can reason about what they should see. ``seed()`` returns the created
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -25,6 +26,10 @@ ARTIFACTS_BUCKET = "mwaa-pipelines-artifacts"
 LAKE_BUCKET = "mwaa-pipelines-lake"
 MWAA_BUCKET = "mwaa-pipelines-environment"
 BUCKETS = (DATA_BUCKET, ARTIFACTS_BUCKET, LAKE_BUCKET, MWAA_BUCKET)
+# A job script that holds its run for --seconds without Spark: for tests and benchmarks of what
+# surrounds a run (decisions, retries, stops, concurrency) on a stack that executes its runs.
+HOLD_SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
+HOLD_SCRIPT_KEY = "local-stack/hold.py"
 
 GLUE_ROLE = "mwaa-pipelines-glue"
 EMR_ROLE = "mwaa-pipelines-emr-serverless"
@@ -167,6 +172,12 @@ def _seed_glue(glue, network: dict, glue_role_arn: str) -> list[str]:
         NumberOfWorkers=10,
         Connections={"Connections": [names[0], UNMANAGED_CONNECTION]},
         ExecutionProperty={"MaxConcurrentRuns": 10},
+        # The stack executes its runs: the platform check writes its probe and report here.
+        DefaultArguments={
+            "--output": f"s3://{DATA_BUCKET}/glue-subnet-demo/platform-check",
+            "--run-id": "glue-subnet-demo",
+            "--extra-py-files": f"s3://{ARTIFACTS_BUCKET}/spark_jobs/spark_jobs.zip",
+        },
         Tags={"team": "platform", "cost-center": "cc-100", "environment": "dev"},
     )
     return names
@@ -187,6 +198,7 @@ def seed(endpoint_url: str) -> dict:
         s3.create_bucket(Bucket=bucket)
     # MWAA requires a versioned bucket: deploys pin plugins.zip / requirements.txt versions.
     s3.put_bucket_versioning(Bucket=MWAA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=HOLD_SCRIPT_KEY, Body=HOLD_SCRIPT.read_bytes())
     iam = client("iam", endpoint_url)
     glue_role_arn = _role(iam, GLUE_ROLE, "glue.amazonaws.com")
     emr_role_arn = _role(iam, EMR_ROLE, "emr-serverless.amazonaws.com")
@@ -225,6 +237,7 @@ def seed(endpoint_url: str) -> dict:
         "glue_role_arn": glue_role_arn,
         "emr_execution_role_arn": emr_role_arn,
         "emr_application_id": app_id,
+        "hold_script": f"s3://{ARTIFACTS_BUCKET}/{HOLD_SCRIPT_KEY}",
         "network": network,
         "glue_connections": connections,
         "glue_unmanaged_connection": UNMANAGED_CONNECTION,

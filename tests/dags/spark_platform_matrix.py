@@ -1,4 +1,6 @@
-"""Test DAG: one SparkScriptOperator whose platform and output come from the run's conf."""
+"""Test DAG: one SparkScriptOperator whose platform and output come from the run's conf.
+
+The probe's run id is the output folder's name, so each test's Iceberg rows are its own."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ with DAG(
     SparkScriptOperator(
         task_id="run_script",
         script="platform_check.py",
-        script_args=["--output", "{{ params.output }}", "--run-id", "matrix", "--require-iceberg", "false"],
+        script_args=[
+            "--output",
+            "{{ params.output }}",
+            "--run-id",
+            "{{ params.output.rsplit('/', 1)[-1] or 'matrix' }}",
+            "--require-iceberg",
+            "false",
+        ],
         waiter_delay=1,
         deferrable=True,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -24,28 +23,21 @@ HEALTHY = ["glue-net-a1", "glue-net-b1", "glue-net-a2"]  # c1 lacks an S3 route,
 ALL = [connection_name(s.key) for s in SUBNETS]
 
 
-def set_glue_run_transition(endpoint: str, seconds: int | None) -> None:
-    """Make moto's Glue runs take time (STARTING -> RUNNING -> SUCCEEDED), or finish at once."""
-    if seconds is None:
-        body, path = {"model_name": "glue::job_run"}, "unset-transition"
-    else:
-        body = {"model_name": "glue::job_run", "transition": {"progression": "time", "seconds": seconds}}
-        path = "set-transition"
-    request = urllib.request.Request(
-        f"{endpoint}/moto-api/state-manager/{path}", data=json.dumps(body).encode(), method="POST"
-    )
-    urllib.request.urlopen(request, timeout=10).close()
+HOLD_S = 8  # how long the runs of tests using ``slow_runs`` last
 
 
 @pytest.fixture
-def job(stack) -> str:
-    """A fresh Glue job per test (runs of other tests do not count against its subnets)."""
+def job(stack, hold_script, request) -> str:
+    """A fresh Glue job per test (runs of other tests do not count against its subnets). Its
+    runs execute the stack's hold script: at once, or for HOLD_S seconds with ``slow_runs``."""
     glue = stack.boto3_client("glue")
     name = f"failover-{uuid.uuid4().hex[:8]}"
+    seconds = HOLD_S if "slow_runs" in request.fixturenames else 0
     glue.create_job(
         Name=name,
         Role=stack.info()["seed"]["glue_role_arn"],
-        Command={"Name": "glueetl", "ScriptLocation": "s3://mwaa-pipelines-artifacts/spark_jobs/platform_check.py"},
+        Command={"Name": "glueetl", "ScriptLocation": hold_script},
+        DefaultArguments={"--seconds": str(seconds)},
         GlueVersion="5.0",
         WorkerType="G.1X",
         NumberOfWorkers=10,
@@ -56,11 +48,20 @@ def job(stack) -> str:
 
 
 @pytest.fixture
-def slow_runs(stack):
-    endpoint = stack.info()["moto"]["endpoint_url"]
-    set_glue_run_transition(endpoint, 8)
-    yield
-    set_glue_run_transition(endpoint, None)
+def slow_runs() -> int:
+    """Runs of ``job`` (and of jobs the test makes with it) last HOLD_S seconds."""
+    return HOLD_S
+
+
+def wait_for_state(stack, job: str, run_id: str, states=("STOPPED", "SUCCEEDED", "FAILED"), timeout=60) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run = stack.boto3_client("glue").get_job_run(JobName=job, RunId=run_id)["JobRun"]
+        if run["JobRunState"] in states or time.monotonic() > deadline:
+            return run
+        time.sleep(0.5)
 
 
 def our_runs(stack, job: str) -> list[dict]:
@@ -262,7 +263,8 @@ def test_the_lease_is_what_prevents_the_race(stack, slow_runs, in_process_aws, r
     with_lease = f"{without}-leased"
     glue.create_job(
         Name=with_lease, Role=stack.info()["seed"]["glue_role_arn"],
-        Command={"Name": "glueetl", "ScriptLocation": "s3://mwaa-pipelines-artifacts/x.py"},
+        Command={"Name": "glueetl", "ScriptLocation": stack.info()["seed"]["hold_script"]},
+        DefaultArguments={"--seconds": str(slow_runs)},
         WorkerType="G.1X", NumberOfWorkers=10, ExecutionProperty={"MaxConcurrentRuns": 50},
     )  # fmt: skip
     runs = _burst(stack, with_lease, lock_uri="s3://mwaa-pipelines-data/_locks")
@@ -277,7 +279,7 @@ def test_kill_stops_the_run_and_a_failed_event_fails(stack, job, slow_runs, in_p
     ti = FakeTI()
     op.execute({"ti": ti})
     op.on_kill()
-    run = stack.boto3_client("glue").get_job_run(JobName=job, RunId=ti.xcom["glue_job_run_id"])["JobRun"]
+    run = wait_for_state(stack, job, ti.xcom["glue_job_run_id"])  # STOPPING, then STOPPED
     assert run["JobRunState"] == "STOPPED"
     with pytest.raises(Exception, match="did not succeed"):
         op.execute_complete({"ti": ti}, {"status": "error", "message": "Job run failed"})
@@ -292,7 +294,7 @@ def test_python_shell_jobs_count_one_ip_and_refuse_a_worker_count(stack, airflow
     glue.create_job(
         Name=name,
         Role=stack.info()["seed"]["glue_role_arn"],
-        Command={"Name": "pythonshell", "PythonVersion": "3.9", "ScriptLocation": "s3://mwaa-pipelines-artifacts/x.py"},
+        Command={"Name": "pythonshell", "PythonVersion": "3.9", "ScriptLocation": stack.info()["seed"]["hold_script"]},
         MaxCapacity=0.0625,
         Connections={"Connections": ["glue-net-c1"]},
     )

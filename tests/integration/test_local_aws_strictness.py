@@ -174,15 +174,13 @@ def test_glue_refuses_runs_over_the_jobs_limit_and_spark_tasks_size_it(stack, aw
 
     from operators.spark.script_operator import SparkScriptOperator
     from operators.spark.settings import merge_settings
-    from tests.integration.test_glue_subnet_failover import set_glue_run_transition
 
     seeded = stack.info()["seed"]
     settings = merge_settings({"scripts_uri": f"s3://{seeded['buckets']['artifacts']}/spark_jobs",
                                "glue_role_arn": seeded["glue_role_arn"], "glue_max_concurrent_runs": 1},
                               "glue", None)  # fmt: skip
     glue = stack.boto3_client("glue")
-    endpoint = stack.info()["moto"]["endpoint_url"]
-    set_glue_run_transition(endpoint, 120)
+    started: list[tuple[str, str]] = []
     try:
         for limit, mapped in ((None, True), (1, False)):  # ours, then the provider's default
             name = f"fan-out-{uuid.uuid4().hex[:8]}"
@@ -194,9 +192,12 @@ def test_glue_refuses_runs_over_the_jobs_limit_and_spark_tasks_size_it(stack, aw
             op._build_delegate(settings, ["--input", "x"]).hook.create_or_update_glue_job()
             allowed = glue.get_job(JobName=name)["Job"]["ExecutionProperty"]["MaxConcurrentRuns"]
             assert allowed == (4 if limit is None else 1)
+            # The runs hold (the stack's hold script) so that they are live when the next comes.
+            hold = {"--scriptLocation": seeded["hold_script"], "--seconds": "120"}
             for _ in range(allowed):
-                glue.start_job_run(JobName=name)
+                started.append((name, glue.start_job_run(JobName=name, Arguments=hold)["JobRunId"]))
             with pytest.raises(ClientError, match="ConcurrentRunsExceededException"):
-                glue.start_job_run(JobName=name)
+                glue.start_job_run(JobName=name, Arguments=hold)
     finally:
-        set_glue_run_transition(endpoint, None)
+        for name, run_id in started:
+            glue.batch_stop_job_run(JobName=name, JobRunIds=[run_id])

@@ -171,3 +171,19 @@ def test_a_stopped_application_starts_for_a_run_unless_auto_start_is_off(stack, 
     assert wait(emr, on["applicationId"], run_id)["state"] == "SUCCESS"
     with pytest.raises(ClientError, match="auto-start is off"):
         start(emr, world, script, app=off["applicationId"])
+
+
+def test_executed_runs_list_and_sort_with_past_runs_of_the_history(stack, emr, world):
+    """Runs the engine executes keep their times as moto and the run history do (naive UTC),
+    so ListJobRuns over both answers (it failed with a 500 when the two kinds were mixed)."""
+    from local.aws.history import post_job_runs
+
+    past = f"{uuid.uuid4().hex[:16]}"
+    post_job_runs(stack.info()["moto"]["endpoint_url"], emr_serverless=[{
+        "applicationId": world["app"], "jobRunId": past, "name": "past", "state": "SUCCESS",
+        "createdAt": "2026-11-30T10:00:00+00:00", "updatedAt": "2026-11-30T10:05:00+00:00",
+    }])  # fmt: skip
+    run_id = start(emr, world, put_script(stack, world, "print('now')\n"))
+    listed = {r["id"] for r in emr.list_job_runs(applicationId=world["app"])["jobRuns"]}
+    assert {past, run_id} <= listed
+    assert wait(emr, world["app"], run_id)["state"] == "SUCCESS"

@@ -1,9 +1,8 @@
 """SparkScriptOperator on glue, emr_serverless and local, run by Airflow's own runner.
 
 On glue / emr_serverless the provider's operators start real API calls against the
-local stack. EMR Serverless runs execute there with local Spark (local/engines); Glue runs
-are still only recorded. On local the script runs under spark-submit on the worker. Where a
-script ran, its output is checked.
+local stack, which executes the runs with local Spark (local/engines). On local the script
+runs under spark-submit on the worker. On every platform the script's output is checked.
 """
 
 from __future__ import annotations
@@ -59,7 +58,14 @@ def test_glue(stack, matrix):
     assert job["Command"]["ScriptLocation"] == "s3://mwaa-pipelines-artifacts/spark_jobs/platform_check.py"
     assert "spark.mwaa_pipelines.platform=glue" in job["DefaultArguments"]["--conf"]
     runs = glue.get_job_runs(JobName="mwaa-pipelines-platform_check")["JobRuns"]
-    assert any(r["Arguments"].get("--output") == output for r in runs)
+    (run,) = [r for r in runs if r["Arguments"].get("--output") == output]
+    # The local stack ran it as Glue would: the script, spark_jobs.zip from --extra-py-files,
+    # the properties of --conf, the Iceberg jars of --datalake-formats.
+    assert run["JobRunState"] == "SUCCEEDED" and run["ExecutionTime"] > 0
+    report = _report(stack, output)
+    assert report["platform"] == "glue"
+    assert report["storage"] == {"ok": True, "path": f"{output}/parquet", "rows_read": 1000, "rows_written": 1000}
+    assert report["iceberg"]["available"] is True
     # The wait went through a trigger (deferrable) and came back to our operator.
     xcoms = matrix.xcoms(DAG_ID, "run_script")
     assert {"spark_platform_delegate", "glue_job_run_id"} <= set(xcoms)
