@@ -52,6 +52,7 @@ from local.engines.spark_process import (
     fetch,
     s3_client,
     split_s3_uri,
+    stack_capacity,
 )
 
 DEFAULT_TIMEOUT_MINUTES = 720
@@ -281,7 +282,7 @@ def apply(config: EngineConfig) -> None:
     if _state:
         _state["config"] = config
         return
-    _state.update(config=config, capacity=Capacity(config.slots), runs={})
+    _state.update(config=config, capacity=stack_capacity(config.slots), runs={})
     original_create = EMRServerlessBackend.create_application
     original_start = EMRServerlessBackend.start_job_run
     original_cancel = EMRServerlessBackend.cancel_job_run

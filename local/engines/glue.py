@@ -53,12 +53,12 @@ from local.engines.spark_process import (
     IMAGE_JARS,
     LIVE,
     REGION,
-    Capacity,
     EngineConfig,
     RunRefused,
     SparkProcess,
     fetch,
     s3_client,
+    stack_capacity,
 )
 
 GLUE_VERSIONS = ("0.9", "1.0", "2.0", "3.0", "4.0", "5.0")
@@ -381,7 +381,7 @@ def apply(config: EngineConfig) -> None:
     if _state:
         _state["config"] = config
         return
-    _state.update(config=config, capacity=Capacity(config.slots), runs={})
+    _state.update(config=config, capacity=stack_capacity(config.slots), runs={})
     original_create = GlueBackend.create_job
     create_signature = inspect.signature(original_create)
     original_start = FakeJob.start_job_run

@@ -220,6 +220,16 @@ class Capacity:
         self._slots.release()
 
 
+_ROOM: list[Capacity] = []
+
+
+def stack_capacity(slots: int) -> Capacity:
+    """The one room every engine's runs share (Glue's and EMR Serverless' run on one machine)."""
+    if not _ROOM:
+        _ROOM.append(Capacity(slots))
+    return _ROOM[0]
+
+
 class Processes:
     """Every live run process of the server, so that stopping the server ends them too."""
 

@@ -187,3 +187,29 @@ def test_executed_runs_list_and_sort_with_past_runs_of_the_history(stack, emr, w
     listed = {r["id"] for r in emr.list_job_runs(applicationId=world["app"])["jobRuns"]}
     assert {past, run_id} <= listed
     assert wait(emr, world["app"], run_id)["state"] == "SUCCESS"
+
+
+def test_glue_and_emr_serverless_runs_share_the_stacks_room(stack, emr, world, hold_script):
+    """Two runs execute at once on the stack, whatever their platform; the next waits SCHEDULED."""
+    glue = stack.boto3_client("glue")
+    job = f"room-{uuid.uuid4().hex[:8]}"
+    glue.create_job(Name=job, Role=stack.info()["seed"]["glue_role_arn"], GlueVersion="5.0",
+                    Command={"Name": "glueetl", "ScriptLocation": hold_script}, WorkerType="G.1X",
+                    NumberOfWorkers=2, DefaultArguments={"--seconds": "300"},
+                    ExecutionProperty={"MaxConcurrentRuns": 2})  # fmt: skip
+    holding = [glue.start_job_run(JobName=job)["JobRunId"] for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = {glue.get_job_run(JobName=job, RunId=r)["JobRun"]["JobRunState"] for r in holding}
+            if states == {"RUNNING"}:
+                break
+            time.sleep(0.5)
+        assert states == {"RUNNING"}
+        run_id = start(emr, world, put_script(stack, world, "print('my turn')\n"))
+        time.sleep(5)
+        assert emr.get_job_run(applicationId=world["app"], jobRunId=run_id)["jobRun"]["state"] == "SCHEDULED"
+    finally:
+        glue.batch_stop_job_run(JobName=job, JobRunIds=holding)
+    run = wait(emr, world["app"], run_id)
+    assert run["state"] == "SUCCESS" and run["seen"][:2] != ["RUNNING"]
