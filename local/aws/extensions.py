@@ -61,6 +61,7 @@ _JOB_UPDATE_FIELDS: dict[str, tuple[str, Any]] = {
     "CodeGenConfigurationNodes": ("code_gen_configuration_nodes", None),
     "ExecutionClass": ("execution_class", "STANDARD"),
     "SourceControlDetails": ("source_control_details", None),
+    "JobRunQueuingEnabled": ("job_run_queuing_enabled", None),
 }
 
 
@@ -97,7 +98,7 @@ def _batch_stop_job_run_response(self: Any) -> Any:
     stopped, errors = [], []
     for run_id in run_ids:
         run = runs.get(run_id)
-        if run is None or run.status not in ("STARTING", "RUNNING", "STOPPING"):
+        if run is None or run.status not in ("WAITING", "STARTING", "RUNNING", "STOPPING"):
             errors.append(
                 {
                     "JobName": name,

@@ -19,6 +19,9 @@ BatchStopJobRun):
   are not there, as on Glue); other formats (hudi, delta) are not in the local image and the
   run fails saying so; ``--additional-python-modules`` fails the run unless each module is
   already installed (the local stack has no network to install from);
+* ``MaxConcurrentRuns``: a run over it is refused (ConcurrentRunsExceededException) unless job
+  run queuing is on (the job's ``JobRunQueuingEnabled``, or the run's, which wins): then it
+  waits in WAITING, first come first served, until a run of the job ends;
 * states STARTING (files fetched, waiting for a free slot of the stack), RUNNING, then
   SUCCEEDED, FAILED (``ErrorMessage``: the driver's last error), TIMEOUT (past the run's
   Timeout, else the job's, 2,880 minutes by default) or STOPPING and STOPPED
@@ -75,6 +78,8 @@ LOG_GROUP = "/aws-glue/jobs"
 # which Glue hands to Spark.
 SPARK_ONLY = ("--conf",)
 LOG_PUSH_S = 2.0
+START_LOCK = threading.Lock()  # a start's limit check and a queued run's turn never interleave
+_request = threading.local()  # StartJobRun's JobRunQueuingEnabled, which moto's handler drops
 
 _state: dict[str, Any] = {}
 
@@ -131,8 +136,10 @@ def job_id(name: str) -> str:
 class GlueRun:
     """The execution behind one moto FakeJobRun."""
 
-    def __init__(self, job: Any, job_run: Any, run_arguments: dict[str, str], config: EngineConfig, capacity):
+    def __init__(self, job: Any, job_run: Any, run_arguments: dict[str, str], config: EngineConfig, capacity,
+                 queued: bool = False):  # fmt: skip
         self.job, self.job_run, self.config, self.capacity = job, job_run, config, capacity
+        self.queued = queued
         self.run_arguments = dict(run_arguments)
         self.stopping = threading.Event()
         self.workdir = config.runs_dir / "glue" / job.name / job_run.job_run_id
@@ -141,7 +148,7 @@ class GlueRun:
         self.started_running: datetime | None = None
         self.logs = CloudWatchStream(config.endpoint_url, job_run.job_run_id)
         job_run._transitions = []  # the state manager never moves an executed run
-        job_run.status = "STARTING"
+        job_run.status = "WAITING" if queued else "STARTING"
         job_run.started_on = job_run.modified_on = utcnow()
         job_run.completed_on = None
 
@@ -158,6 +165,8 @@ class GlueRun:
             record["ErrorMessage"] = self.error
         record["Timeout"] = self.timeout_minutes
         record["ExecutionClass"] = self.job.execution_class or "STANDARD"
+        if self.queued:
+            record["JobRunQueuingEnabled"] = True
         worker = self.job_run.worker_type or self.job.worker_type
         if worker in WORKER_DPUS and self.job_run.number_of_workers:
             record["MaxCapacity"] = WORKER_DPUS[worker] * self.job_run.number_of_workers
@@ -200,7 +209,23 @@ class GlueRun:
             self.job_run.completed_on = utcnow()
             self.logs.flush_all()
 
+    def _wait_for_its_turn(self) -> bool:
+        """WAITING until the job has room and no earlier queued run is ahead; False if stopped."""
+        limit = (self.job.execution_property or {}).get("MaxConcurrentRuns", 1)
+        while not self.stopping.is_set():
+            with START_LOCK:
+                runs = self.job.job_runs
+                live = sum(1 for r in runs if r.status in LIVE_STATES)
+                ahead = next((r for r in runs if r.status == "WAITING"), None)
+                if live < limit and ahead is self.job_run:
+                    self._set("STARTING")
+                    return True
+            self.stopping.wait(0.5)
+        return False
+
     def _execute(self) -> None:
+        if self.queued and not self._wait_for_its_turn():
+            return
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             process = self._prepare()
@@ -400,19 +425,34 @@ def apply(config: EngineConfig) -> None:
             from moto.glue.exceptions import InvalidInputException
 
             raise InvalidInputException("StartJobRun", f"the local stack does not run {kind} jobs")
-        live = [r for r in self.job_runs if r.status in LIVE_STATES]
-        if len(live) >= (self.execution_property or {}).get("MaxConcurrentRuns", 1):
-            raise ConcurrentRunsExceededException(f"Concurrent runs exceeded for {self.name}")
-        run_id = original_start(
-            self, allocated_capacity=allocated_capacity, max_capacity=max_capacity, timeout=timeout,
-            worker_type=worker_type, security_configuration=security_configuration,
-            number_of_workers=number_of_workers, notification_property=notification_property,
-            previous_run_id=previous_run_id, arguments=arguments,
-        )  # fmt: skip
-        job_run = next(r for r in self.job_runs if r.job_run_id == run_id)
-        recorded = {k: v for k, v in (job_run.arguments or {}).items() if k.startswith("--local-stack-")}
-        run = GlueRun(self, job_run, {**(arguments or {}), **recorded}, _state["config"], _state["capacity"])
-        job_run.request_stop = run.stop
+        queuing = getattr(_request, "queuing", None)
+        queuing = getattr(self, "job_run_queuing_enabled", None) if queuing is None else queuing
+        limit = (self.execution_property or {}).get("MaxConcurrentRuns", 1)
+        with START_LOCK:
+            live = [r for r in self.job_runs if r.status in LIVE_STATES]
+            queued = len(live) >= limit or any(r.status == "WAITING" for r in self.job_runs)
+            if queued and not queuing:
+                if len(live) >= limit:
+                    raise ConcurrentRunsExceededException(f"Concurrent runs exceeded for {self.name}")
+                queued = False
+            saved = self.execution_property
+            if queued:  # moto's own check would refuse it: the run waits instead
+                self.execution_property = {**(saved or {}), "MaxConcurrentRuns": 10**9}
+            try:
+                run_id = original_start(
+                    self, allocated_capacity=allocated_capacity, max_capacity=max_capacity, timeout=timeout,
+                    worker_type=worker_type, security_configuration=security_configuration,
+                    number_of_workers=number_of_workers, notification_property=notification_property,
+                    previous_run_id=previous_run_id, arguments=arguments,
+                )  # fmt: skip
+            finally:
+                self.execution_property = saved
+            job_run = next(r for r in self.job_runs if r.job_run_id == run_id)
+            recorded = {k: v for k, v in (job_run.arguments or {}).items() if k.startswith("--local-stack-")}
+            run = GlueRun(
+                self, job_run, {**(arguments or {}), **recorded}, _state["config"], _state["capacity"], queued=queued
+            )
+            job_run.request_stop = run.stop
         _state["runs"][run_id] = run
         threading.Thread(target=run.thread, name=f"glue-{run_id[:12]}", daemon=True).start()
         return run_id
@@ -428,6 +468,34 @@ def apply(config: EngineConfig) -> None:
         check_job_definition(job_update.get("GlueVersion"), job_update.get("WorkerType"), job_update.get("Command"))
         return original_update(self, name, job_update)
 
+    from moto.glue.responses import GlueResponse
+
+    original_create_response = GlueResponse.create_job
+    original_start_response = GlueResponse.start_job_run
+    original_job_as_dict = FakeJob.as_dict
+
+    def create_job_response(self):
+        result = original_create_response(self)
+        job = self.glue_backend.jobs[self._get_param("Name")]
+        job.job_run_queuing_enabled = self._get_param("JobRunQueuingEnabled")
+        return result
+
+    def start_job_run_response(self):
+        _request.queuing = self._get_param("JobRunQueuingEnabled")
+        try:
+            return original_start_response(self)
+        finally:
+            _request.queuing = None
+
+    def job_as_dict(self):
+        record = original_job_as_dict(self)
+        if getattr(self, "job_run_queuing_enabled", None) is not None:
+            record["JobRunQueuingEnabled"] = self.job_run_queuing_enabled
+        return record
+
+    GlueResponse.create_job = create_job_response
+    GlueResponse.start_job_run = start_job_run_response
+    FakeJob.as_dict = job_as_dict
     GlueBackend.create_job = create_job
     GlueBackend.update_job = update_job
     FakeJob.start_job_run = start_job_run

@@ -218,3 +218,24 @@ def test_executed_runs_sort_with_past_runs_of_the_history(stack, glue, hold_scri
     runs = glue.get_job_runs(JobName=job)["JobRuns"]
     assert [r["Id"] for r in runs][0] == run_id and len(runs) == 2
     assert wait(glue, job, run_id)["JobRunState"] == "SUCCEEDED"
+
+
+def test_with_job_run_queuing_runs_over_the_limit_wait_in_waiting(stack, glue, hold_script):
+    """JobRunQueuingEnabled on the job: over MaxConcurrentRuns a run waits (WAITING) instead of
+    being refused, and starts when the run ahead of it ends; the run's own setting wins."""
+    job = new_job(stack, glue, hold_script, DefaultArguments={"--seconds": "300"},
+                  ExecutionProperty={"MaxConcurrentRuns": 1}, JobRunQueuingEnabled=True)  # fmt: skip
+    assert glue.get_job(JobName=job)["Job"]["JobRunQueuingEnabled"] is True
+    first = glue.start_job_run(JobName=job)["JobRunId"]
+    second = glue.start_job_run(JobName=job, Arguments={"--seconds": "0"})["JobRunId"]
+    try:
+        assert glue.get_job_run(JobName=job, RunId=second)["JobRun"]["JobRunState"] == "WAITING"
+        with pytest.raises(ClientError, match="ConcurrentRunsExceededException"):
+            glue.start_job_run(JobName=job, JobRunQueuingEnabled=False)
+        wait(glue, job, first, until={"RUNNING"})
+        time.sleep(3)
+        assert glue.get_job_run(JobName=job, RunId=second)["JobRun"]["JobRunState"] == "WAITING"
+    finally:
+        glue.batch_stop_job_run(JobName=job, JobRunIds=[first])
+    run = wait(glue, job, second)
+    assert run["JobRunState"] == "SUCCEEDED" and run["seen"][0] == "WAITING", run["seen"]
