@@ -82,7 +82,7 @@ $(CDS_STAMP): $(JARS_STAMP) $(VENV_STAMP)
 class-archive: $(CDS_STAMP)
 
 demo: install
-	$(PY) -m local.launchers.demo
+	$(PY) -m local.launchers.demo $(if $(PLATFORM),--platform $(PLATFORM))
 
 test: install
 	$(PY) -m pytest

@@ -117,11 +117,16 @@ def summary(results: list[DagResult]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="local.launchers.demo", description=__doc__)
     parser.add_argument("dags", nargs="*", help="DAG ids to run (default: every DAG in dags/)")
+    parser.add_argument(
+        "--platform", choices=("local", "glue", "emr_serverless"), default="local",
+        help="where Spark tasks run: spark-submit on the worker (default), or the local stack's Glue "
+        "or EMR Serverless, which execute the runs they are given",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     selected = args.dags or dag_ids()
-    print(f"Starting the local stack; DAGs to run: {', '.join(selected)}", flush=True)
+    print(f"Starting the local stack; DAGs to run on platform {args.platform}: {', '.join(selected)}", flush=True)
     with running_stack() as stack:
-        env = stack.airflow_env()
+        env = {**stack.airflow_env(), "AIRFLOW_VAR_SPARK_PLATFORM": args.platform}
         if airflow(env, "db", "migrate", log=stack.logs / "airflow-db-migrate.log") != 0:
             print(f"airflow db migrate failed: see {stack.logs / 'airflow-db-migrate.log'}")
             return 1

@@ -34,8 +34,8 @@ def world(stack):
     }
 
 
-def put_script(stack, world, body: str) -> str:
-    key = f"tests/emr/{uuid.uuid4().hex[:8]}.py"
+def put_script(stack, world, body: str, prefix: str = "") -> str:
+    key = f"tests/emr/{prefix}{uuid.uuid4().hex[:8]}.py"
     stack.boto3_client("s3").put_object(Bucket=world["bucket"], Key=key, Body=body.encode())
     return f"s3://{world['bucket']}/{key}"
 
@@ -77,7 +77,7 @@ def driver_log(stack, log_uri: str, app: str, run_id: str, stream: str) -> str:
 
 
 def test_a_run_executes_its_entry_point_with_its_arguments_and_py_files(stack, emr, world):
-    helper = put_script(stack, world, "GREETING = 'hello from py-files'\n")
+    helper = put_script(stack, world, "GREETING = 'hello from py-files'\n", prefix="helper_")
     module = helper.rsplit("/", 1)[1][:-3]
     script = put_script(
         stack, world,
@@ -181,6 +181,7 @@ def test_executed_runs_list_and_sort_with_past_runs_of_the_history(stack, emr, w
     past = f"{uuid.uuid4().hex[:16]}"
     post_job_runs(stack.info()["moto"]["endpoint_url"], emr_serverless=[{
         "applicationId": world["app"], "jobRunId": past, "name": "past", "state": "SUCCESS",
+        "jobDriver": {"sparkSubmit": {"entryPoint": f"s3://{world['bucket']}/past.py"}},
         "createdAt": "2026-11-30T10:00:00+00:00", "updatedAt": "2026-11-30T10:05:00+00:00",
     }])  # fmt: skip
     run_id = start(emr, world, put_script(stack, world, "print('now')\n"))
