@@ -49,8 +49,8 @@ from local.engines.spark_process import (
     EngineConfig,
     RunRefused,
     SparkProcess,
+    aws_client,
     fetch,
-    s3_client,
     split_s3_uri,
     stack_capacity,
 )
@@ -153,6 +153,7 @@ class EmrRun:
         self.cancel_reason = ""
         self.workdir = config.runs_dir / "emr-serverless" / job_run.application_id / job_run.id
         self.notes: list[str] = []
+        self.conf: dict[str, str] = {}  # the run's Spark properties, once prepared
 
     def _set(self, state: str, details: str | None = None) -> None:
         self.job_run.state = state
@@ -182,7 +183,7 @@ class EmrRun:
         if not driver or not driver.get("entryPoint"):
             raise RunRefused("the local stack runs sparkSubmit job drivers with an entryPoint")
         conf, py_files, jars = parse_submit_parameters(driver.get("sparkSubmitParameters"))
-        s3 = s3_client(self.config.endpoint_url)
+        s3 = aws_client("s3", self.config.endpoint_url)
         files = self.workdir / "files"
         entry = fetch(s3, driver["entryPoint"], files)
         local_py = [fetch(s3, uri, files / "py") for uri in py_files]
@@ -202,7 +203,6 @@ class EmrRun:
         )  # fmt: skip
 
     def _execute(self) -> None:
-        self.conf: dict[str, str] = {}
         self._set("PENDING")
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
@@ -266,7 +266,7 @@ class EmrRun:
             bucket, prefix = split_s3_uri(log_uri.rstrip("/") + "/x")
             prefix = prefix[:-1]
             base = f"{prefix}applications/{self.job_run.application_id}/jobs/{self.job_run.id}/SPARK_DRIVER"
-            s3 = s3_client(self.config.endpoint_url)
+            s3 = aws_client("s3", self.config.endpoint_url)
             for path in (process.stdout_path, process.stderr_path):
                 body = gzip.compress(path.read_bytes() if path.exists() else b"")
                 s3.put_object(Bucket=bucket, Key=f"{base}/{path.name}.gz", Body=body)

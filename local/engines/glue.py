@@ -45,7 +45,6 @@ import re
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +58,8 @@ from local.engines.spark_process import (
     EngineConfig,
     RunRefused,
     SparkProcess,
+    aws_client,
     fetch,
-    s3_client,
     stack_capacity,
 )
 
@@ -145,7 +144,6 @@ class GlueRun:
         self.workdir = config.runs_dir / "glue" / job.name / job_run.job_run_id
         self.error = ""
         self.execution_s: int | None = None
-        self.started_running: datetime | None = None
         self.logs = CloudWatchStream(config.endpoint_url, job_run.job_run_id)
         job_run._transitions = []  # the state manager never moves an executed run
         job_run.status = "WAITING" if queued else "STARTING"
@@ -207,7 +205,7 @@ class GlueRun:
             if self.job_run.status not in TERMINAL:
                 self._set("STOPPED")
             self.job_run.completed_on = utcnow()
-            self.logs.flush_all()
+            self.logs.ensure_streams()
 
     def _wait_for_its_turn(self) -> bool:
         """WAITING until the job has room and no earlier queued run is ahead; False if stopped."""
@@ -252,7 +250,7 @@ class GlueRun:
                 f"--additional-python-modules {', '.join(missing)}: not installed in the local image, and the "
                 "local stack has no network to install from (ship pure-Python code with --extra-py-files)"
             )
-        s3 = s3_client(self.config.endpoint_url)
+        s3 = aws_client("s3", self.config.endpoint_url)
         files = self.workdir / "files"
         script_uri = arguments.get("--scriptLocation") or (self.job.command or {}).get("ScriptLocation")
         if not script_uri:
@@ -291,12 +289,11 @@ class GlueRun:
     def _run(self, process) -> None:
         started = time.monotonic()
         deadline = started + self.timeout_minutes * 60
-        self.started_running = utcnow()
         self._set("RUNNING")
         LIVE.add(process)
         try:
             process.start()
-            outcome = process.wait(deadline, self.stopping, tick=lambda: self.logs.follow(process))
+            outcome = process.wait(deadline, self.stopping, tick=lambda: self.logs.follow(process), every=LOG_PUSH_S)
         finally:
             LIVE.discard(process)
             self.logs.follow(process)
@@ -346,15 +343,7 @@ class CloudWatchStream:
     @property
     def client(self):
         if self._client is None:
-            import boto3
-
-            from local.engines.spark_process import CREDENTIALS
-
-            self._client = boto3.client(
-                "logs", endpoint_url=self.endpoint_url, region_name=REGION,
-                aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )  # fmt: skip
+            self._client = aws_client("logs", self.endpoint_url)
             for kind in ("output", "error"):
                 group = f"{LOG_GROUP}/{kind}"
                 try:
@@ -390,7 +379,7 @@ class CloudWatchStream:
         with self._lock:
             self._send("error", [message])
 
-    def flush_all(self) -> None:
+    def ensure_streams(self) -> None:
         """Make sure both streams exist, so a reader finds them even for a run that never ran."""
         with self._lock:
             _ = self.client

@@ -52,17 +52,14 @@ class EngineConfig:
         return sorted({p for pattern in patterns for p in self.jars_dir.glob(pattern)})
 
 
-def s3_client(endpoint_url: str):
+def aws_client(service: str, endpoint_url: str):
+    """A boto3 client of the stack's own endpoint, as the engines' runs see it."""
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=REGION, **_boto_credentials())
-
-
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    }
+    return boto3.client(
+        service, endpoint_url=endpoint_url, region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"], aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )  # fmt: skip
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
