@@ -12,10 +12,11 @@ before any ENI of the earlier runs shows up in the subnet's free-IP count).
   'free IPs >= workers' and 'free IPs >= 2', ordered by free IPs (or shuffled within
   groups); no other health signal.
 
-The outcome of each start is then played out the way Glue does it (walk the job's
-connection list, skip a connection Glue's own checks reject or with fewer than 2 free
-IPs, take the first other one): a start on an impaired zone or without an S3 route fails;
-otherwise it starts with the IPs left, at full capacity when they cover all workers.
+Every decision then starts a real run on the local stack, whose Glue applies its own checks
+at submission (local/engines/glue_network.py: the job's connections in listed order, the
+first with an available subnet and zone, an S3 route, the security-group rules and free IPs;
+the addresses live runs hold count), and the outcome is what that run got: its output log's
+``Network:`` line says full or under capacity, a run that found no connection failed.
 
 Writes ``{"ours": {...}, "reference": {...}, "scenarios": n, ...}`` with
 ``full_capacity_start_rate`` (over the jobs for which, at their turn, a truly healthy
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import random
+import re
 import statistics
 import sys
 import time
@@ -48,7 +50,7 @@ from local.seeds.aws_world import create_glue_security_group, create_network_con
 from local.services.stack import running_stack  # noqa: E402
 from operators.subnet.glue_operator import job_update_with_connections  # noqa: E402
 from operators.vpc.health import CONNECTION_ARG, CallCounter, gather_candidates  # noqa: E402
-from operators.vpc.ranking import EXTRA_IPS_PER_RUN, Demand, NoHealthyConnection, rank_connections  # noqa: E402
+from operators.vpc.ranking import Demand, NoHealthyConnection, rank_connections  # noqa: E402
 
 ZONES = [f"us-east-1{c}" for c in "abcdef"]
 PREFIXES = (28, 27, 26, 25, 24)  # 11, 27, 59, 123, 251 free addresses
@@ -183,10 +185,42 @@ def new_job(glue, role: str, connections: list[str], hold_script: str) -> str:
 
 
 def stop_runs(glue, job: str) -> None:
-    """End a burst's runs (those waiting for the stack's room stop at once)."""
-    ids = [r["Id"] for r in glue.get_job_runs(JobName=job)["JobRuns"] if r["JobRunState"] in ("STARTING", "RUNNING")]
+    """End a burst's runs and wait until they have ended, so their addresses are free again
+    before the next approach plays the same burst."""
+    live = ("WAITING", "STARTING", "RUNNING", "STOPPING")
+    ids = [r["Id"] for r in glue.get_job_runs(JobName=job)["JobRuns"] if r["JobRunState"] in live]
     for i in range(0, len(ids), 25):
         glue.batch_stop_job_run(JobName=job, JobRunIds=ids[i : i + 25])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(
+        r["JobRunState"] in live for r in glue.get_job_runs(JobName=job)["JobRuns"]
+    ):
+        time.sleep(0.2)
+
+
+NETWORK_LINE = re.compile(r"^Network: connection (\S+), .*?(\d+) of (\d+) workers' IP addresses")
+
+
+def outcome_of(stack, job: str, run_id: str) -> tuple[str, str | None, int]:
+    """What the stack's Glue gave the run: ('full' | 'partial' | 'failed', connection, IPs)."""
+    logs = stack.boto3_client("logs")
+    try:
+        events = logs.get_log_events(
+            logGroupName="/aws-glue/jobs/output", logStreamName=run_id, startFromHead=True, limit=5
+        )["events"]
+    except logs.exceptions.ResourceNotFoundException:
+        events = []
+    for event in events:
+        if match := NETWORK_LINE.match(event["message"]):
+            ips, workers = int(match.group(2)), int(match.group(3))
+            return ("full" if ips >= workers else "partial"), match.group(1), ips
+    glue = stack.boto3_client("glue")
+    deadline = time.monotonic() + 30
+    while glue.get_job_run(JobName=job, RunId=run_id)["JobRun"]["JobRunState"] != "FAILED":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"run {run_id} of {job} has neither a network line nor failed")
+        time.sleep(0.1)
+    return "failed", None, 0
 
 
 def decide_ours(stack, job: str, connections: list[str], workers: int) -> tuple[list[str], int, float]:
@@ -200,13 +234,14 @@ def decide_ours(stack, job: str, connections: list[str], workers: int) -> tuple[
     except NoHealthyConnection:
         ordered = []
     elapsed = (time.perf_counter() - start) * 1000
+    run_id = None
     if ordered:
         current = glue.get_job(JobName=job)["Job"]
         glue.update_job(JobName=job, JobUpdate=job_update_with_connections(current, ordered, connections))
-        glue.start_job_run(
+        run_id = glue.start_job_run(
             JobName=job, Arguments={CONNECTION_ARG: ordered[0]}, NumberOfWorkers=workers, WorkerType="G.1X"
-        )
-    return ordered, counter.count, elapsed
+        )["JobRunId"]
+    return run_id, counter.count, elapsed
 
 
 def decide_reference(stack, job: str, connections: list[str], workers: int, shuffle: random.Random | None):
@@ -230,33 +265,20 @@ def decide_reference(stack, job: str, connections: list[str], workers: int, shuf
     ordered = full + usable
     elapsed = (time.perf_counter() - start) * 1000
     calls = counting.count
+    run_id = None
     if ordered:
         glue.update_job(JobName=job, JobUpdate=job_update_with_connections(current, ordered, connections))
-    return ordered, calls, elapsed
+        run_id = glue.start_job_run(JobName=job, NumberOfWorkers=workers, WorkerType="G.1X")["JobRunId"]
+    return run_id, calls, elapsed
 
 
 def full_capacity_available(truth: dict[str, dict], remaining: dict[str, int], impaired: set[str], workers: int):
-    """At this job's turn, does some truly healthy subnet still have room for all its workers?"""
-    need = workers + EXTRA_IPS_PER_RUN
+    """At this job's turn, does some truly healthy subnet still have room for all its workers
+    (one address each, Glue's rule)?"""
     return any(
-        t["self_rule"] and t["s3_route"] and t["zone"] not in impaired and remaining[n] >= need
+        t["self_rule"] and t["s3_route"] and t["zone"] not in impaired and remaining[n] >= workers
         for n, t in truth.items()
     )
-
-
-def play_out(ordered: list[str], truth: dict[str, dict], remaining: dict[str, int], impaired: set[str], workers: int):
-    """What Glue does with the job's connection list; returns 'full' | 'partial' | 'failed'."""
-    need = workers + EXTRA_IPS_PER_RUN
-    for name in ordered:
-        t = truth[name]
-        if not t["self_rule"] or remaining[name] < 2:
-            continue  # Glue's own checks skip it and try the next one
-        if t["zone"] in impaired or not t["s3_route"]:
-            return "failed"
-        taken = min(need, remaining[name])
-        remaining[name] -= taken
-        return "full" if taken >= need else "partial"
-    return "failed"
 
 
 def full_capacity_possible(truth: dict[str, dict], impaired: set[str], burst: list[int]) -> bool:
@@ -265,7 +287,7 @@ def full_capacity_possible(truth: dict[str, dict], impaired: set[str], burst: li
         (t["free"] for t in truth.values() if t["self_rule"] and t["s3_route"] and t["zone"] not in impaired),
         reverse=True,
     )
-    for need in sorted((w + EXTRA_IPS_PER_RUN for w in burst), reverse=True):
+    for need in sorted(burst, reverse=True):
         for i, room in enumerate(bins):
             if room >= need:
                 bins[i] -= need
@@ -326,12 +348,14 @@ def run(stack, scenarios: int, seed: int, quick: bool) -> dict:
             shuffle = random.Random(seed + i) if approach == "reference_shuffled" else None
             for workers in scenario.burst:
                 if approach == "ours":
-                    ordered, calls, ms = decide_ours(stack, job, built.connections, workers)
+                    run_id, calls, ms = decide_ours(stack, job, built.connections, workers)
                 else:
-                    ordered, calls, ms = decide_reference(stack, job, built.connections, workers, shuffle)
+                    run_id, calls, ms = decide_reference(stack, job, built.connections, workers, shuffle)
                 possible = full_capacity_available(built.truth, remaining, scenario.impaired, workers)
-                any_healthy = full_capacity_available(built.truth, remaining, scenario.impaired, 1)
-                outcome = play_out(ordered, built.truth, remaining, scenario.impaired, workers)
+                any_healthy = full_capacity_available(built.truth, remaining, scenario.impaired, 2)
+                outcome, connection, ips = outcome_of(stack, job, run_id) if run_id else ("failed", None, 0)
+                if connection:
+                    remaining[connection] -= ips
                 tally.jobs += 1
                 tally.failed += outcome == "failed"
                 tally.failed_with_a_healthy_option += outcome == "failed" and any_healthy

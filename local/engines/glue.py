@@ -50,6 +50,7 @@ from typing import Any
 
 from moto.core.utils import utcnow  # naive UTC, as moto and the run history keep times: they sort together
 
+from local.engines.glue_network import NoSuitableConnection, Placement, place, run_workers
 from local.engines.spark_process import (
     ICEBERG_JARS,
     IMAGE_JARS,
@@ -143,6 +144,8 @@ class GlueRun:
         self.stopping = threading.Event()
         self.workdir = config.runs_dir / "glue" / job.name / job_run.job_run_id
         self.error = ""
+        self.placement: Placement | None = None
+        self.network_trouble = ""
         self.execution_s: int | None = None
         self.logs = CloudWatchStream(config.endpoint_url, job_run.job_run_id)
         job_run._transitions = []  # the state manager never moves an executed run
@@ -184,6 +187,25 @@ class GlueRun:
             **(self.job.non_overridable_arguments or {}),
         }
 
+    def place_network(self) -> None:
+        """Glue's choice of the job's VPC connection, made as the run is submitted (or, for a
+        queued run, as its turn comes); a run that finds none fails with the first's trouble."""
+        connections = (self.job.connections or {}).get("Connections") or []
+        if not connections:
+            return
+        python_shell = (self.job.command or {}).get("Name") == "pythonshell"
+        workers = run_workers(self.job_run, self.job, python_shell)
+        try:
+            self.placement = place(connections, workers, python_shell, self.config.endpoint_url)
+        except NoSuitableConnection as exc:
+            self.network_trouble = str(exc)
+            return
+        except Exception as exc:  # the engine's own fault: the run fails, StartJobRun does not
+            self.network_trouble = f"the local stack could not check the job's network: {exc}"
+            return
+        if self.placement:
+            self.logs.output_line(self.placement.line())
+
     def _set(self, state: str) -> None:
         self.job_run.status = state
         self.job_run.modified_on = utcnow()
@@ -202,6 +224,8 @@ class GlueRun:
             self.error = f"the local stack could not run the job: {exc}"
             self._set("FAILED")
         finally:
+            if self.placement:
+                self.placement.release()
             if self.job_run.status not in TERMINAL:
                 self._set("STOPPED")
             self.job_run.completed_on = utcnow()
@@ -217,12 +241,18 @@ class GlueRun:
                 ahead = next((r for r in runs if r.status == "WAITING"), None)
                 if live < limit and ahead is self.job_run:
                     self._set("STARTING")
+                    self.place_network()
                     return True
             self.stopping.wait(0.5)
         return False
 
     def _execute(self) -> None:
         if self.queued and not self._wait_for_its_turn():
+            return
+        if self.network_trouble:
+            self.error = self.network_trouble
+            self.logs.error_line(self.network_trouble)
+            self._set("FAILED")
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
@@ -379,6 +409,10 @@ class CloudWatchStream:
         with self._lock:
             self._send("error", [message])
 
+    def output_line(self, message: str) -> None:
+        with self._lock:
+            self._send("output", [message])
+
     def ensure_streams(self) -> None:
         """Make sure both streams exist, so a reader finds them even for a run that never ran."""
         with self._lock:
@@ -442,6 +476,8 @@ def apply(config: EngineConfig) -> None:
                 self, job_run, {**(arguments or {}), **recorded}, _state["config"], _state["capacity"], queued=queued
             )
             job_run.request_stop = run.stop
+            if not queued:
+                run.place_network()
         _state["runs"][run_id] = run
         threading.Thread(target=run.thread, name=f"glue-{run_id[:12]}", daemon=True).start()
         return run_id

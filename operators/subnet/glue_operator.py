@@ -305,14 +305,30 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
                 ),
                 method_name="execute_complete",
             )
-        run = self.hook.job_completion(self.job_name, self._job_run_id, self.verbose, self.sleep_before_return)
+        try:
+            run = self.hook.job_completion(self.job_name, self._job_run_id, self.verbose, self.sleep_before_return)
+        except AirflowException as exc:
+            raise self._run_failed(str(exc)) from exc
         self.log.info("Glue job %s run %s: %s", self.job_name, self._job_run_id, run["JobRunState"])
         return self._job_run_id
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
         if not event or event.get("status") != "success":
-            raise AirflowException(f"Glue job {self.job_name} run {self._job_run_id or ''} did not succeed: {event}")
+            raise self._run_failed(f"did not succeed: {event}")
         return event.get("run_id") or self._job_run_id or ""
+
+    def _run_failed(self, detail: str) -> AirflowException:
+        """The failure with Glue's own ErrorMessage: the provider's hook names only the state,
+        and the message (a script's error, a subnet out of addresses) is what the reader needs."""
+        message = ""
+        if self._job_run_id:
+            try:
+                run = self.hook.conn.get_job_run(JobName=self.job_name, RunId=self._job_run_id)["JobRun"]
+                message = run.get("ErrorMessage") or ""
+            except Exception as exc:  # the failure itself still has to be raised
+                self.log.warning("Could not read the failed run's ErrorMessage: %s", exc)
+        text = f"Glue job {self.job_name} run {self._job_run_id or ''} {detail}"
+        return AirflowException(f"{text}: {message}" if message else text)
 
     def on_kill(self) -> None:
         """Stop the run this task started (the provider's GlueJobOperator does the same)."""

@@ -323,3 +323,54 @@ def test_the_strategy_comes_from_the_form_then_the_variable(stack, airflow_runne
         airflow_runner.dags_test("glue_subnet_failover", {**conf, **({"strategy": form} if form else {})})
         ranking = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")["subnet_ranking"]
         assert ranking["strategy"] == expected
+
+
+def _take_addresses(ec2, subnet_id: str) -> list[str]:
+    """Another tenant's ENIs take every free address of the subnet."""
+    free = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["AvailableIpAddressCount"]
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(
+            lambda _: ec2.create_network_interface(SubnetId=subnet_id)["NetworkInterface"]["NetworkInterfaceId"],
+            range(free),
+        ))  # fmt: skip
+
+
+def test_a_start_refused_for_lack_of_ips_fails_and_the_retry_chooses_another_connection(stack, job, in_process_aws):
+    """Between the decision and the start both candidates' addresses go: Glue's own checks at
+    submission (the local stack's) fail the run; the retry sees b1, the first choice, full and
+    recently failed, and picks a2, whose tenant has left."""
+    ec2, subnets = stack.boto3_client("ec2"), stack.info()["seed"]["network"]["subnets"]
+    taken: dict[str, list[str]] = {}
+
+    class AddressesGoBeforeTheStart(GlueJobOnHealthiestSubnetOperator):
+        def _start(self, *args, **kwargs):
+            for key in ("a2", "b1"):
+                taken[key] = _take_addresses(ec2, subnets[key]["subnet_id"])
+            return super()._start(*args, **kwargs)
+
+    def operator(cls):
+        return cls(
+            task_id="t", job_name=job, candidate_connections=["glue-net-a2", "glue-net-b1"], aws_conn_id=None,
+            region_name="us-east-1", deferrable=False, job_poll_interval=1,
+        )  # fmt: skip
+
+    ti = FakeTI()
+    try:
+        with pytest.raises(Exception, match="InsufficientFreeAddressesInSubnet"):
+            operator(AddressesGoBeforeTheStart).execute({"ti": ti})
+        first = stack.boto3_client("glue").get_job_run(JobName=job, RunId=ti.xcom["glue_job_run_id"])["JobRun"]
+        assert ti.xcom["chosen_connection"] == "glue-net-b1"
+        assert first["JobRunState"] == "FAILED" and subnets["b1"]["subnet_id"] in first["ErrorMessage"]
+        with ThreadPoolExecutor(8) as pool:  # a2's tenant leaves; b1 stays full
+            list(pool.map(lambda eni: ec2.delete_network_interface(NetworkInterfaceId=eni), taken.pop("a2")))
+        operator(GlueJobOnHealthiestSubnetOperator).execute({"ti": ti})  # the retry
+        assert ti.xcom["chosen_connection"] == "glue-net-a2"
+        assert ti.xcom["glue_job_run_id"] != first["Id"]
+        rejected = {c["connection"]: c["reasons"] for c in ti.xcom["subnet_ranking"]["candidates"] if not c["healthy"]}
+        assert any("recent IP/ENI/AZ failures" in r for r in rejected["glue-net-b1"])
+        second = wait_for_state(stack, job, ti.xcom["glue_job_run_id"])
+        assert second["JobRunState"] == "SUCCEEDED"
+    finally:
+        with ThreadPoolExecutor(8) as pool:
+            for enis in taken.values():
+                list(pool.map(lambda eni: ec2.delete_network_interface(NetworkInterfaceId=eni), enis))

@@ -239,3 +239,83 @@ def test_with_job_run_queuing_runs_over_the_limit_wait_in_waiting(stack, glue, h
         glue.batch_stop_job_run(JobName=job, JobRunIds=[first])
     run = wait(glue, job, second)
     assert run["JobRunState"] == "SUCCEEDED" and run["seen"][0] == "WAITING", run["seen"]
+
+
+# -- VPC connections: Glue's own checks at submission (local/engines/glue_network.py) ------------
+
+
+def network_line(stack, run_id: str) -> str:
+    return next((line for line in log_text(stack, "output", run_id).splitlines() if line.startswith("Network: ")), "")
+
+
+def test_a_run_takes_the_first_listed_connection_that_passes_glues_checks(stack, glue, hold_script):
+    """c1 has no S3 route, c2 no security group open to itself, zone a is impaired: b1 it is."""
+    from local.aws.faults import post_zone_state
+
+    job = new_job(
+        stack, glue, hold_script, DefaultArguments={"--seconds": "0"},
+        Connections={"Connections": ["glue-net-c1", "glue-net-c2", "glue-net-a1", "glue-net-b1", "glue-net-a2"]},
+    )  # fmt: skip
+    endpoint = stack.info()["moto"]["endpoint_url"]
+    post_zone_state(endpoint, "us-east-1a", "impaired")
+    try:
+        run_id = glue.start_job_run(JobName=job)["JobRunId"]
+    finally:
+        post_zone_state(endpoint, "us-east-1a", "available")
+    run = wait(glue, job, run_id)
+    assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
+    b1 = stack.info()["seed"]["network"]["subnets"]["b1"]["subnet_id"]
+    assert network_line(stack, run_id) == (
+        f"Network: connection glue-net-b1, subnet {b1} in us-east-1b, 2 of 2 workers' IP addresses (full capacity)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("connections", "message"),
+    [
+        (["glue-net-c1", "glue-net-c2"], "Could not find S3 endpoint or NAT gateway for subnetId: {c1} in Vpc {vpc}"),
+        (["glue-net-c2"], "Inbound rule in security group required (connection glue-net-c2)"),
+        (["no-such-connection", "glue-net-c1"], "Connection no-such-connection not found"),
+    ],
+)
+def test_a_run_no_connection_can_carry_fails_with_glues_message(stack, glue, hold_script, connections, message):
+    network = stack.info()["seed"]["network"]
+    job = new_job(stack, glue, hold_script, Connections={"Connections": connections})
+    run_id = glue.start_job_run(JobName=job)["JobRunId"]
+    run = wait(glue, job, run_id)
+    assert run["JobRunState"] == "FAILED"
+    assert message.format(c1=network["subnets"]["c1"]["subnet_id"], vpc=network["vpc_id"]) in run["ErrorMessage"]
+    assert run["ErrorMessage"] in log_text(stack, "error", run_id)
+
+
+def test_live_runs_hold_their_addresses_so_a_short_subnet_starts_under_capacity_then_not_at_all(
+    stack, glue, hold_script
+):
+    """A subnet of 11 free addresses: 8 workers fit, the next run gets the 3 left, the third none."""
+    ec2, network = stack.boto3_client("ec2"), stack.info()["seed"]["network"]
+    subnet = ec2.create_subnet(VpcId=network["vpc_id"], CidrBlock="10.0.200.0/28", AvailabilityZone="us-east-1b")
+    subnet_id = subnet["Subnet"]["SubnetId"]
+    ec2.associate_route_table(RouteTableId=network["route_tables"]["s3-endpoint"], SubnetId=subnet_id)
+    name = f"glue-net-small-{uuid.uuid4().hex[:6]}"
+    glue.create_connection(ConnectionInput={
+        "Name": name, "ConnectionType": "NETWORK", "ConnectionProperties": {},
+        "PhysicalConnectionRequirements": {"SubnetId": subnet_id, "AvailabilityZone": "us-east-1b",
+                                           "SecurityGroupIdList": [network["security_groups"]["self"]]},
+    })  # fmt: skip
+    job = new_job(stack, glue, hold_script, DefaultArguments={"--seconds": "600"}, NumberOfWorkers=8,
+                  Connections={"Connections": [name]})  # fmt: skip
+    ids = [glue.start_job_run(JobName=job)["JobRunId"] for _ in range(3)]
+    try:
+        assert network_line(stack, ids[0]).endswith("8 of 8 workers' IP addresses (full capacity)")
+        assert network_line(stack, ids[1]).endswith("3 of 8 workers' IP addresses (under capacity)")
+        third = wait(glue, job, ids[2])
+        assert third["JobRunState"] == "FAILED"
+        assert f"The specified subnet {subnet_id}" in third["ErrorMessage"]
+        assert "InsufficientFreeAddressesInSubnet" in third["ErrorMessage"]
+        glue.batch_stop_job_run(JobName=job, JobRunIds=ids[:1])
+        assert wait(glue, job, ids[0])["JobRunState"] == "STOPPED"
+        fourth = glue.start_job_run(JobName=job)["JobRunId"]  # the stopped run's 8 addresses are free again
+        assert network_line(stack, fourth).endswith("8 of 8 workers' IP addresses (full capacity)")
+        ids.append(fourth)
+    finally:
+        glue.batch_stop_job_run(JobName=job, JobRunIds=ids)
