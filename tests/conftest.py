@@ -56,14 +56,18 @@ class AirflowRunner:
         self.env = {**os.environ, **stack.airflow_env(), "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder)}
         self.db = Path(self.env["AIRFLOW_HOME"]) / "airflow.db"
 
-    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    def run(self, *args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [AIRFLOW, *args], env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        )
 
-    def dags_test(self, dag_id: str, conf: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    def dags_test(
+        self, dag_id: str, conf: dict | None = None, timeout: float = 600, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         args = ["dags", "test", dag_id]
         if conf:
             args += ["--conf", json.dumps(conf)]
-        return self.run(*args, timeout=timeout)
+        return self.run(*args, timeout=timeout, env=env)
 
     def xcoms(self, dag_id: str, task_id: str) -> dict:
         """The XComs of ``task_id`` in the DAG's latest run, key -> value (JSON-decoded)."""

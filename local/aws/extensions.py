@@ -26,6 +26,10 @@ EMR Serverless ``GetDashboardForJobRun`` (the provider's dashboard link asks for
 a task ends) is missing: added for the server, answering for a known run with a URL of the
 real dashboard's shape (nothing serves it locally), and ResourceNotFound otherwise.
 
+EMR Serverless ``ListJobRuns`` on an application that has no run yet: moto answers
+ResourceNotFound, AWS an empty list (API Reference, ListJobRuns: ResourceNotFound is for an
+application that does not exist). Answered as AWS does.
+
 Redshift Data API: moto records ExecuteStatement calls but leaves every statement STARTED
 forever, so any caller that waits for completion (the provider's RedshiftDataHook) hangs.
 Here a statement is FINISHED once submitted (moto runs nothing, so nothing is pending);
@@ -174,6 +178,15 @@ def _dashboard_response(self: Any) -> Any:
     return ActionResult({"url": url})
 
 
+def _listing_runs_of_a_new_application(original: Any) -> Any:
+    def list_job_runs(self: Any, application_id: str, *args: Any, **kwargs: Any) -> Any:
+        if application_id in self.applications and application_id not in self.job_runs:
+            return []
+        return original(self, application_id, *args, **kwargs)
+
+    return list_job_runs
+
+
 def apply() -> None:
     """Install the extensions into moto's Glue backend and response classes."""
     global _APPLIED
@@ -189,8 +202,12 @@ def apply() -> None:
     FakeConnection.as_dict = _connection_as_dict(FakeConnection.as_dict)  # type: ignore[method-assign]
     FakeJob.start_job_run = _recording_start_job_run(FakeJob.start_job_run)  # type: ignore[method-assign]
     from moto.emrserverless import urls as emr_serverless_urls
+    from moto.emrserverless.models import EMRServerlessBackend
     from moto.emrserverless.responses import EMRServerlessResponse
 
+    EMRServerlessBackend.list_job_runs = _listing_runs_of_a_new_application(  # type: ignore[method-assign]
+        EMRServerlessBackend.list_job_runs
+    )
     EMRServerlessResponse.get_dashboard_for_job_run = _dashboard_response  # type: ignore[attr-defined]
     emr_serverless_urls.url_paths[DASHBOARD_PATH] = EMRServerlessResponse.dispatch
     from moto.redshiftdata.models import RedshiftDataAPIServiceBackend

@@ -22,6 +22,7 @@ from deploy.layout import DAGS_DIR
 from local.seeds.cost_history import seed_demo_history
 from local.seeds.iceberg_tables import seed_demo_table
 from local.seeds.samples import upload_sample_mrf
+from local.services.platform_runs import RunsCost, price_new_runs, snapshot
 from local.services.stack import Stack, running_stack
 
 # Per-DAG trigger-form values for the demo run (empty: the DAG's defaults).
@@ -36,6 +37,9 @@ DEMO_SETUP = {
 }
 
 
+COST_DAGS = ("cost_alerts", "cost_weekly_report")
+
+
 @dataclass
 class DagResult:
     dag_id: str
@@ -43,6 +47,7 @@ class DagResult:
     seconds: float
     log: Path
     tasks: list[tuple[str, str, float | None]] = field(default_factory=list)
+    cost: RunsCost | None = None
 
 
 def dag_ids(dags_dir: Path = DAGS_DIR) -> list[str]:
@@ -53,6 +58,11 @@ def dag_ids(dags_dir: Path = DAGS_DIR) -> list[str]:
             if isinstance(node, ast.keyword) and node.arg == "dag_id" and isinstance(node.value, ast.Constant):
                 ids.append(node.value.value)
     return ids
+
+
+def demo_order(ids: list[str]) -> list[str]:
+    """The cost DAGs last, so they collect and price the runs the other DAGs just made."""
+    return sorted(ids, key=lambda dag_id: dag_id in COST_DAGS)
 
 
 def airflow(env: dict[str, str], *args: str, log: Path | None = None, timeout: float = DAG_TIMEOUT_S) -> int:
@@ -94,9 +104,10 @@ def run_dag(stack: Stack, env: dict[str, str], dag_id: str) -> DagResult:
         args += ["--conf", json.dumps(DEMO_CONF[dag_id])]
     print(f"-> {dag_id}: running (log: {log})", flush=True)
     started = time.monotonic()
+    before = snapshot(stack)
     airflow(env, *args, log=log)
     state, tasks = latest_run(Path(env["AIRFLOW_HOME"]) / "airflow.db", dag_id)
-    return DagResult(dag_id, state, time.monotonic() - started, log, tasks)
+    return DagResult(dag_id, state, time.monotonic() - started, log, tasks, price_new_runs(stack, before))
 
 
 def summary(results: list[DagResult]) -> str:
@@ -104,6 +115,8 @@ def summary(results: list[DagResult]) -> str:
     for r in results:
         ok = sum(1 for _, s, _ in r.tasks if s == "success")
         lines.append(f"\n{r.dag_id}: {r.state.upper()}  ({ok}/{len(r.tasks)} tasks succeeded, {r.seconds:.0f}s)")
+        if r.cost:
+            lines.append(f"  cost: {r.cost.line()}")
         width = max([len(t) for t, _, _ in r.tasks] + [4])
         lines.append(f"  {'task'.ljust(width)}  {'state':<16} seconds")
         for task_id, state, duration in r.tasks:
@@ -123,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "or EMR Serverless, which execute the runs they are given",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    selected = args.dags or dag_ids()
+    selected = args.dags or demo_order(dag_ids())
     print(f"Starting the local stack; DAGs to run on platform {args.platform}: {', '.join(selected)}", flush=True)
     with running_stack() as stack:
         env = {**stack.airflow_env(), "AIRFLOW_VAR_SPARK_PLATFORM": args.platform}

@@ -214,3 +214,50 @@ def test_glue_and_emr_serverless_runs_share_the_stacks_room(stack, emr, world, h
         glue.batch_stop_job_run(JobName=job, JobRunIds=holding)
     run = wait(emr, world["app"], run_id)
     assert run["state"] == "SUCCESS" and run["seen"][:2] != ["RUNNING"]
+
+
+def test_runs_the_stack_executed_are_priced_from_their_own_figures(stack, emr, world, hold_script):
+    """What ``make demo`` shows per DAG: the new runs, priced from what the engines recorded
+    (Glue: 2 G.1X workers, billed for Glue's 1-minute minimum; EMR Serverless: its billed
+    utilization at the x86_64 rates)."""
+    from decimal import Decimal
+
+    from local.services.platform_runs import price_new_runs, snapshot
+    from spark_jobs.cost.model import DEFAULT_RATES
+
+    glue = stack.boto3_client("glue")
+    job = f"priced-{uuid.uuid4().hex[:8]}"
+    glue.create_job(
+        Name=job, Role=stack.info()["seed"]["glue_role_arn"], GlueVersion="5.0", WorkerType="G.1X",
+        NumberOfWorkers=2, Command={"Name": "glueetl", "ScriptLocation": hold_script},
+    )  # fmt: skip
+    before = snapshot(stack)
+    glue_run = glue.start_job_run(JobName=job)["JobRunId"]
+    emr_run = start(emr, world, hold_script)
+    assert wait(emr, world["app"], emr_run)["state"] == "SUCCESS"
+    deadline = time.monotonic() + 120
+    while glue.get_job_run(JobName=job, RunId=glue_run)["JobRun"]["JobRunState"] != "SUCCEEDED":
+        assert time.monotonic() < deadline, "the Glue run did not succeed"
+        time.sleep(0.5)
+
+    priced = price_new_runs(stack, before)
+    assert (priced.glue_runs, priced.emr_runs, priced.unpriced) == (1, 1, [])
+    billed = emr.get_job_run(applicationId=world["app"], jobRunId=emr_run)["jobRun"]["billedResourceUtilization"]
+    emr_usd = (
+        Decimal(str(billed["vCPUHour"])) * DEFAULT_RATES["emr_x86_64_vcpu_hour"]
+        + Decimal(str(billed["memoryGBHour"])) * DEFAULT_RATES["emr_x86_64_memory_gb_hour"]
+        + Decimal(str(billed["storageGBHour"])) * DEFAULT_RATES["emr_storage_gb_hour"]
+    )
+    glue_usd = Decimal(2 * 60) / 3600 * DEFAULT_RATES["glue_dpu_hour"]
+    assert emr_usd > 0
+    assert abs(priced.usd - (glue_usd + emr_usd)) < Decimal("1e-9"), (priced.usd, glue_usd, emr_usd)
+
+
+def test_listing_the_runs_of_an_application_without_any_is_empty(emr):
+    """AWS answers ListJobRuns with an empty list (moto said ResourceNotFound); an unknown
+    application is still ResourceNotFound."""
+    app = emr.create_application(name=f"empty-{uuid.uuid4().hex[:6]}", releaseLabel="emr-7.5.0", type="SPARK")
+    assert emr.list_job_runs(applicationId=app["applicationId"])["jobRuns"] == []
+    with pytest.raises(emr.exceptions.ResourceNotFoundException):
+        emr.list_job_runs(applicationId="00nosuchapplication")
+    emr.delete_application(applicationId=app["applicationId"])
