@@ -86,9 +86,10 @@ demo: install
 	$(PY) -m local.launchers.demo $(if $(PLATFORM),--platform $(PLATFORM))
 
 # make test runs each DAG end to end on one Spark platform (each platform at least twice);
-# test-all runs every DAG on every platform (tests/dag/test_dags_end_to_end.py).
+# test-all adds the tests marked full: every DAG on every platform
+# (tests/dag/test_dags_end_to_end.py) and the real scheduler (tests/scheduler/).
 test: install
-	$(PY) -m pytest -m "not matrix"
+	$(PY) -m pytest -m "not full"
 
 test-all: install
 	$(PY) -m pytest

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from airflow.sdk import BaseOperator, Param, conf
+from airflow.sdk import BaseOperator, Param
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from operators.spark.arguments import (
@@ -80,7 +80,9 @@ class SparkScriptOperator(BaseOperator):
     :param worker_type: Glue worker type for this task (default from settings).
     :param max_run_time: how long to wait for the run before giving up.
     :param waiter_delay: seconds between status checks.
-    :param deferrable: wait in the triggerer (frees the worker slot) on Glue / EMR.
+    :param deferrable: wait in the triggerer (frees the worker slot) on Glue / EMR; on by
+        default, whatever ``[operators] default_deferrable`` says (Airflow's default, and MWAA's,
+        is false, which would hold a worker slot for the whole of every Spark job).
     :param concurrent_run_limit: the Glue job's MaxConcurrentRuns; default: the larger of the
         ``glue_max_concurrent_runs`` setting and this task's own fan-out (runs of the DAG that may
         be active at once, times the mapped instances each may run at once).
@@ -122,7 +124,7 @@ class SparkScriptOperator(BaseOperator):
         region_name: str | None = None,
         max_run_time: timedelta = DEFAULT_MAX_RUN_TIME,
         waiter_delay: int = 30,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool = True,
         emr_jars: Sequence[str] = (),
         concurrent_run_limit: int | None = None,
         glue_connections: Sequence[str] | str | None = None,

@@ -9,7 +9,7 @@ platform that ran it in the session.
 
 The whole matrix (each DAG on each platform) is ``make test-all``. ``make test`` runs a part
 of it that still covers each DAG and each platform (``IN_MAKE_TEST``); the rest is marked
-``matrix``.
+``full``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def matrix() -> list:
     cases = []
     for dag_id in dag_ids():
         for platform in (PLATFORM_FREE[dag_id],) if dag_id in PLATFORM_FREE else PLATFORMS:
-            marks = [] if IN_MAKE_TEST.get(dag_id) == platform else [pytest.mark.matrix]
+            marks = [] if IN_MAKE_TEST.get(dag_id) == platform else [pytest.mark.full]
             cases.append(pytest.param(dag_id, platform, marks=marks, id=f"{dag_id}-{platform}"))
     return cases
 

@@ -110,8 +110,15 @@ def test_a_missing_entry_point_fails_the_run_naming_it(stack, emr, world):
     assert run["state"] == "FAILED" and missing in run["stateDetails"]
 
 
-def test_a_run_past_its_execution_timeout_is_cancelled(stack, emr, world):
-    """executionTimeoutMinutes=1 (AWS accepts 0 and up; moto alone refuses under 5)."""
+def test_runs_past_their_timeout_end_on_emr_serverless_and_glue(stack, emr, world, hold_script):
+    """EMR Serverless: executionTimeoutMinutes=1 cancels the run (AWS accepts 0 and up; moto
+    alone refused under 5). Glue: the run's Timeout=1 ends it in TIMEOUT. Both in one minute."""
+    from tests.integration.test_local_glue import new_job
+    from tests.integration.test_local_glue import wait as wait_glue
+
+    glue = stack.boto3_client("glue")
+    job = new_job(stack, glue, hold_script, DefaultArguments={"--seconds": "600"})
+    glue_run = glue.start_job_run(JobName=job, Timeout=1)["JobRunId"]
     script = put_script(stack, world, "import time\nprint('working', flush=True)\ntime.sleep(600)\n")
     run_id = start(emr, world, script, executionTimeoutMinutes=1)
     running = wait(emr, world["app"], run_id, until={"RUNNING"} | TERMINAL)
@@ -120,6 +127,10 @@ def test_a_run_past_its_execution_timeout_is_cancelled(stack, emr, world):
     assert run["state"] == "CANCELLED"
     assert "execution timeout of 1 minutes" in run["stateDetails"]
     assert 60 <= run["totalExecutionDurationSeconds"] < 90
+    timed_out = wait_glue(glue, job, glue_run, timeout=150)
+    assert timed_out["JobRunState"] == "TIMEOUT" and timed_out["Timeout"] == 1
+    assert 60 <= timed_out["ExecutionTime"] < 90
+    assert "timed out" in timed_out["ErrorMessage"]
 
 
 def test_cancel_job_run_ends_the_process(stack, emr, world):

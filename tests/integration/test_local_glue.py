@@ -151,15 +151,6 @@ def test_missing_extra_py_files_and_modules_fail_the_run_naming_them(stack, glue
     assert "no network" in run["ErrorMessage"]
 
 
-def test_a_run_past_its_timeout_ends_in_timeout(stack, glue, hold_script):
-    job = new_job(stack, glue, hold_script, DefaultArguments={"--seconds": "600"})
-    run_id = glue.start_job_run(JobName=job, Timeout=1)["JobRunId"]
-    run = wait(glue, job, run_id, timeout=150)
-    assert run["JobRunState"] == "TIMEOUT" and run["Timeout"] == 1
-    assert 60 <= run["ExecutionTime"] < 90
-    assert "timed out" in run["ErrorMessage"]
-
-
 def test_batch_stop_job_run_ends_the_process_and_the_limit_counts_live_runs(stack, glue, hold_script):
     job = new_job(stack, glue, hold_script, DefaultArguments={"--seconds": "600"},
                   ExecutionProperty={"MaxConcurrentRuns": 1})  # fmt: skip

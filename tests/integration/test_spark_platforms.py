@@ -153,25 +153,6 @@ def test_emr_serverless(stack, matrix):
     assert xcoms["_link_EmrServerlessDashboardLink"] == dashboard
 
 
-def test_platform_from_variable(stack, matrix):
-    """'default' in the run's params follows the spark_platform Variable, no DAG edit."""
-    output = _output(stack)
-    matrix.env["AIRFLOW_VAR_SPARK_PLATFORM"] = "emr_serverless"
-    try:
-        result = matrix.dags_test(DAG_ID, {"platform": "default", "output": output})
-    finally:
-        matrix.env["AIRFLOW_VAR_SPARK_PLATFORM"] = "local"
-    _ok(matrix, result)
-    emr = stack.boto3_client("emr-serverless")
-    app = stack.info()["seed"]["emr_application_id"]
-    drivers = [
-        emr.get_job_run(applicationId=app, jobRunId=r["id"])["jobRun"].get("jobDriver", {})
-        for r in emr.list_job_runs(applicationId=app)["jobRuns"]
-    ]
-    args = [d.get("sparkSubmit", {}).get("entryPointArguments", []) for d in drivers]
-    assert any(output in a for a in args)
-
-
 @pytest.mark.spark
 def test_local_really_runs_the_script(stack, matrix):
     output = _output(stack)

@@ -227,3 +227,13 @@ def test_glue_connections_come_from_the_task_or_the_setting(monkeypatch):
         operator(number_of_workers=5)._choose_glue_connections({"ti": TI()}, settings)
         operator(glue_connections="c, d,c")._choose_glue_connections({"ti": TI()}, settings)
     assert asked == [(("a", "b"), 5, "weighted"), (("c", "d"), 2, "weighted")]
+
+
+def test_waits_are_deferred_by_default_whatever_airflows_default_deferrable_says():
+    """Airflow's (and MWAA's) ``[operators] default_deferrable`` is false: a Spark task must still
+    wait for its Glue or EMR Serverless run in the triggerer, not in a worker slot."""
+    from airflow.configuration import conf
+
+    assert conf.getboolean("operators", "default_deferrable") is False
+    assert operator().deferrable is True
+    assert operator(deferrable=False).deferrable is False
