@@ -206,6 +206,12 @@ class GlueRun:
         if self.placement:
             self.logs.output_line(self.placement.line())
 
+    def _fail_before_start(self, message: str) -> None:
+        """FAILED with ``message`` as ErrorMessage and in the error log, no process started."""
+        self.error = message
+        self.logs.error_line(message)
+        self._set("FAILED")
+
     def _set(self, state: str) -> None:
         self.job_run.status = state
         self.job_run.modified_on = utcnow()
@@ -250,17 +256,13 @@ class GlueRun:
         if self.queued and not self._wait_for_its_turn():
             return
         if self.network_trouble:
-            self.error = self.network_trouble
-            self.logs.error_line(self.network_trouble)
-            self._set("FAILED")
+            self._fail_before_start(self.network_trouble)
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             process = self._prepare()
         except RunRefused as exc:
-            self.error = str(exc)
-            self.logs.error_line(str(exc))
-            self._set("FAILED")
+            self._fail_before_start(str(exc))
             return
         if not self.capacity.acquire(self.stopping):
             return
