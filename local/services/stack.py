@@ -257,6 +257,9 @@ def spark_platform_config(info: dict, jars_dir: Path = JARS) -> dict:
         "emr_application_id": seeded["emr_application_id"],
         "emr_execution_role_arn": seeded["emr_execution_role_arn"],
         "log_uri": f"s3://{buckets['artifacts']}/logs/",
+        # Local runs last seconds to a minute and a status check costs moto a millisecond:
+        # AWS's 30 s would add up to half a minute to every Spark task of every test.
+        "waiter_delay": 5,
         "iceberg_catalog": {
             "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
             "uri": postgres.jdbc_url(pg["port"], "iceberg_catalog", pg.get("host", "127.0.0.1")),

@@ -79,7 +79,7 @@ class SparkScriptOperator(BaseOperator):
     :param number_of_workers: Glue workers for this task (default from settings).
     :param worker_type: Glue worker type for this task (default from settings).
     :param max_run_time: how long to wait for the run before giving up.
-    :param waiter_delay: seconds between status checks.
+    :param waiter_delay: seconds between status checks; default: the ``waiter_delay`` setting (30).
     :param deferrable: wait in the triggerer (frees the worker slot) on Glue / EMR; on by
         default, whatever ``[operators] default_deferrable`` says (Airflow's default, and MWAA's,
         is false, which would hold a worker slot for the whole of every Spark job).
@@ -92,6 +92,8 @@ class SparkScriptOperator(BaseOperator):
         (``operators.vpc.choice``, the subnet operator's own decision path): the job's
         connection list becomes the healthy ones in rank order, and no healthy one fails the
         try before anything starts, with one line per connection saying why.
+    :param verbose: on Glue, copy the driver's output and errors from CloudWatch Logs into the
+        task log while waiting (the provider's ``verbose``; each check then reads the logs too).
     :param emr_jars: jars of the EMR Serverless image to put on the classpath there (EMR
         ships connectors such as Redshift's but loads them only when asked; Glue loads its
         own, and local spark-submit has the fetched jars).
@@ -123,11 +125,12 @@ class SparkScriptOperator(BaseOperator):
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         max_run_time: timedelta = DEFAULT_MAX_RUN_TIME,
-        waiter_delay: int = 30,
+        waiter_delay: int | None = None,
         deferrable: bool = True,
         emr_jars: Sequence[str] = (),
         concurrent_run_limit: int | None = None,
         glue_connections: Sequence[str] | str | None = None,
+        verbose: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -147,6 +150,7 @@ class SparkScriptOperator(BaseOperator):
         self.emr_jars = list(emr_jars)
         self.concurrent_run_limit = concurrent_run_limit
         self.glue_connections = glue_connections
+        self.verbose = verbose
         self._vpc: tuple[list[str], str] | None = None  # at run time: (ranked connections, chosen)
         self._mapped = False  # set at run time: a mapped instance (map_index >= 0)
         self._delegate: BaseOperator | None = None
@@ -175,9 +179,13 @@ class SparkScriptOperator(BaseOperator):
             return int(self.concurrent_run_limit)
         return max(settings.glue_max_concurrent_runs, self.fan_out())
 
-    @property
-    def waiter_max_attempts(self) -> int:
-        return max(1, math.ceil(self.max_run_time.total_seconds() / self.waiter_delay))
+    def wait_interval(self, settings: SparkPlatformSettings) -> int:
+        """Seconds between status checks: the task's own ``waiter_delay``, else the setting."""
+        return int(self.waiter_delay or settings.waiter_delay)
+
+    def waiter_max_attempts(self, settings: SparkPlatformSettings) -> int:
+        """Enough checks to wait the whole ``max_run_time``."""
+        return max(1, math.ceil(self.max_run_time.total_seconds() / self.wait_interval(settings)))
 
     def run_name(self, settings: SparkPlatformSettings) -> str:
         if self.job_name:
@@ -255,8 +263,21 @@ class SparkScriptOperator(BaseOperator):
         }
         context["ti"].xcom_push(key=DELEGATE_XCOM, value=state)
         return TaskDeferred(
-            trigger=deferred.trigger, method_name="resume_delegate", kwargs=None, timeout=deferred.timeout
-        )
+            trigger=self._stoppable(deferred.trigger), method_name="resume_delegate", kwargs=None,
+            timeout=deferred.timeout,
+        )  # fmt: skip
+
+    @staticmethod
+    def _stoppable(trigger: Any) -> Any:
+        """The provider's Glue wait, as one that stops its run when a user kills the deferred task
+        (``operators.glue_trigger``); EMR Serverless' own trigger already cancels its job."""
+        from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
+
+        from operators.glue_trigger import GlueJobRunTrigger
+
+        if isinstance(trigger, GlueJobCompleteTrigger) and not isinstance(trigger, GlueJobRunTrigger):
+            return GlueJobRunTrigger.replacing(trigger)
+        return trigger
 
     def resume_delegate(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         state = context["ti"].xcom_pull(task_ids=self.task_id, key=DELEGATE_XCOM, map_indexes=context["ti"].map_index)
@@ -336,9 +357,10 @@ class SparkScriptOperator(BaseOperator):
             deferrable=self.deferrable,
             stop_job_run_on_kill=True,
             resume_glue_job_on_retry=True,
-            job_poll_interval=self.waiter_delay,
-            waiter_delay=self.waiter_delay,
-            waiter_max_attempts=self.waiter_max_attempts,
+            verbose=self.verbose,
+            job_poll_interval=self.wait_interval(settings),
+            waiter_delay=self.wait_interval(settings),
+            waiter_max_attempts=self.waiter_max_attempts(settings),
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
         )
@@ -376,8 +398,8 @@ class SparkScriptOperator(BaseOperator):
             wait_for_completion=True,
             deferrable=self.deferrable,
             cancel_on_kill=True,
-            waiter_delay=self.waiter_delay,
-            waiter_max_attempts=self.waiter_max_attempts,
+            waiter_delay=self.wait_interval(settings),
+            waiter_max_attempts=self.waiter_max_attempts(settings),
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
             enable_application_ui_links=True,  # stores what the dashboard link needs (off by default)

@@ -47,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     "emr_application_id": None,
     "emr_execution_role_arn": None,
     "log_uri": None,
+    # Seconds between a Glue or EMR Serverless run's status checks (the provider's waiter_delay,
+    # in the triggerer when deferred). Each wait ends up to this long after the run does; a
+    # task's own waiter_delay= wins.
+    "waiter_delay": 30,
     "iceberg_catalog_name": "lake",
     "iceberg_catalog": {
         "catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
@@ -78,6 +82,7 @@ class SparkPlatformSettings:
     emr_application_id: str | None = None
     emr_execution_role_arn: str | None = None
     log_uri: str | None = None
+    waiter_delay: int = 30
     iceberg_catalog_name: str = "lake"
     iceberg_catalog: dict[str, str] = field(default_factory=dict)
     spark_conf: dict[str, str] = field(default_factory=dict)
@@ -143,6 +148,9 @@ def merge_settings(
     limit = merged["glue_max_concurrent_runs"]
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise SettingsError(f"glue_max_concurrent_runs must be a whole number of at least 1, got {limit!r}")
+    delay = merged["waiter_delay"]
+    if isinstance(delay, bool) or not isinstance(delay, int) or delay < 1:
+        raise SettingsError(f"waiter_delay must be a whole number of seconds, at least 1, got {delay!r}")
     merged["glue_connections"] = connection_names(merged["glue_connections"], "glue_connections")
     if merged["glue_connection_strategy"] not in STRATEGIES:
         raise SettingsError(

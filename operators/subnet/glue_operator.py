@@ -291,10 +291,11 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
         if not self.wait_for_completion:
             return self._job_run_id
         if self.deferrable:
-            from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
+            from operators.glue_trigger import GlueJobRunTrigger
 
             self.defer(
-                trigger=GlueJobCompleteTrigger(
+                trigger=GlueJobRunTrigger(
+                    stop_on_kill=self.stop_job_run_on_kill,
                     job_name=self.job_name,
                     run_id=self._job_run_id,
                     verbose=self.verbose,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import boto3
@@ -10,7 +11,7 @@ from moto import mock_aws
 
 from local.aws import extensions as moto_ext
 from operators.spark.script_operator import PLATFORM_CONF, SparkScriptOperator
-from operators.spark.settings import merge_settings
+from operators.spark.settings import SettingsError, merge_settings
 
 CONFIG = {
     "scripts_uri": "s3://artifacts/spark_jobs/",
@@ -41,6 +42,7 @@ def test_glue_delegate_gets_the_script_args_and_conf():
     assert "spark.sql.catalog.lake.warehouse=s3://lake/wh" in defaults["--conf"]
     assert glue.create_job_kwargs["NumberOfWorkers"] == 7
     assert glue.update_config and glue.stop_job_run_on_kill and glue.resume_glue_job_on_retry
+    assert not glue.verbose and operator(verbose=True)._build_delegate(settings, ARGS).verbose
 
 
 def test_emr_delegate_gets_the_same_argv():
@@ -74,6 +76,22 @@ def test_waits_fit_long_jobs(platform):
     assert delegate.waiter_delay * delegate.waiter_max_attempts >= timedelta(hours=48).total_seconds()
     short = operator(waiter_delay=10, max_run_time=timedelta(hours=2))._build_delegate(settings, ARGS)
     assert short.waiter_delay * short.waiter_max_attempts == 2 * 3600
+
+
+@pytest.mark.parametrize("platform", ["glue", "emr_serverless"])
+def test_the_wait_interval_comes_from_the_setting_unless_the_task_sets_its_own(platform):
+    settings = merge_settings({**CONFIG, "waiter_delay": 5}, platform, None)
+    delegate = operator()._build_delegate(settings, ARGS)
+    assert delegate.waiter_delay == 5
+    assert delegate.waiter_max_attempts == math.ceil(timedelta(hours=48).total_seconds() / 5)
+    assert operator(waiter_delay=12)._build_delegate(settings, ARGS).waiter_delay == 12
+    assert operator()._build_delegate(merge_settings(CONFIG, platform, None), ARGS).waiter_delay == 30
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "5"])
+def test_a_wait_interval_that_is_not_whole_seconds_is_refused(bad):
+    with pytest.raises(SettingsError, match="waiter_delay"):
+        merge_settings({**CONFIG, "waiter_delay": bad}, "glue", None)
 
 
 def test_missing_settings_fail_before_any_call():
@@ -237,3 +255,21 @@ def test_waits_are_deferred_by_default_whatever_airflows_default_deferrable_says
     assert conf.getboolean("operators", "default_deferrable") is False
     assert operator().deferrable is True
     assert operator(deferrable=False).deferrable is False
+
+
+def test_the_glue_wait_in_the_triggerer_stops_its_run_when_killed_and_survives_serialization():
+    """The triggerer rebuilds a trigger from its classpath and kwargs: ours must come back whole."""
+    import importlib
+
+    from airflow.providers.amazon.aws.triggers.glue import GlueJobCompleteTrigger
+
+    provider = GlueJobCompleteTrigger(job_name="j", run_id="jr_1", waiter_delay=5, waiter_max_attempts=7,
+                                      aws_conn_id="aws_x", region_name="eu-west-1")  # fmt: skip
+    classpath, kwargs = SparkScriptOperator._stoppable(provider).serialize()
+    assert classpath == "operators.glue_trigger.GlueJobRunTrigger"
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert (rebuilt.job_name, rebuilt.run_id, rebuilt.waiter_delay, rebuilt.attempts) == ("j", "jr_1", 5, 7)
+    assert (rebuilt.aws_conn_id, rebuilt.region_name, rebuilt.stop_on_kill) == ("aws_x", "eu-west-1", True)
+    other = object()
+    assert SparkScriptOperator._stoppable(other) is other  # EMR Serverless' trigger cancels on its own
