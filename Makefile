@@ -17,11 +17,15 @@ export PATH := $(VENV)/bin:$(PATH)
 VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := $(STATE)/jars/.fetched
 CDS_STAMP := $(STATE)/jars/.class-archive
+# parliament (the IAM policy linter the tests run) still imports pkg_resources, which the
+# setuptools MWAA's constraints pin no longer has: it gets a virtual environment of its own.
+POLICY_LINT := $(STATE)/tools/parliament
+POLICY_LINT_STAMP := $(POLICY_LINT)/.installed
 SYSTEM_STAMP := $(STATE)/.system
 NATIVE_SRC := spark_jobs/mrf/csrc/mrf_native.c
 NATIVE_LIB := spark_jobs/mrf/csrc/libmrf_native.so
 
-.PHONY: help install system venv native jars class-archive demo test test-all test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
+.PHONY: help install system venv native jars class-archive policy-lint demo test test-all test-fast lint ui stack-start stack-stop stack-env bench deploy clean distclean
 
 help:
 	@echo "make demo     start the local stack, run every DAG end to end, print a summary, stop"
@@ -34,7 +38,7 @@ help:
 	@echo "make stack-start / stack-stop / stack-env   the local stack by hand"
 	@echo "make clean    remove .state/ (servers' data, Airflow home, jars)"
 
-install: system venv native jars class-archive
+install: system venv native jars class-archive policy-lint
 
 $(SYSTEM_STAMP): Makefile
 	@mkdir -p $(STATE)
@@ -81,6 +85,12 @@ $(CDS_STAMP): $(JARS_STAMP) $(VENV_STAMP)
 	$(PY) -m local.services.spark_cds || echo "class archive not dumped: local Spark starts without it"
 	@touch $@
 class-archive: $(CDS_STAMP)
+
+$(POLICY_LINT_STAMP): requirements-policy-lint.txt | $(VENV_STAMP)
+	$(VENV)/bin/uv venv -q --python $(PYTHON312) $(POLICY_LINT)
+	$(VENV)/bin/uv pip install -q --python $(POLICY_LINT)/bin/python -r requirements-policy-lint.txt
+	@touch $@
+policy-lint: $(POLICY_LINT_STAMP)
 
 demo: install
 	$(PY) -m local.launchers.demo $(if $(PLATFORM),--platform $(PLATFORM))

@@ -2,7 +2,8 @@
 
 Run as ``python -m local.aws.server --port N``; listens on 127.0.0.1 unless told
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
-Extensions: Glue UpdateJob / BatchStopJobRun (``local/aws/extensions.py``), S3's checks of
+Extensions: Glue UpdateJob / BatchStopJobRun (``local/aws/extensions.py``), CloudFormation's
+resource types for the package's template (``local/aws/cloudformation.py``), S3's checks of
 object tag sets (``local/aws/s3_tagging.py``), S3's opaque ETags for SSE-KMS objects
 (``local/aws/s3_etags.py``), SNS's of subjects (``local/aws/sns_publish.py``) and a minimal MWAA
 control plane (``local/aws/mwaa.py``); zone-state fault injection (``local/aws/faults.py``); past job runs (``local/aws/history.py``);
@@ -21,7 +22,7 @@ import os
 import signal
 from pathlib import Path
 
-from local.aws import extensions, history, s3_etags, s3_tagging, sns_publish, speed
+from local.aws import cloudformation, extensions, history, s3_etags, s3_tagging, sns_publish, speed
 from local.aws.faults import FaultInjection
 from local.aws.history import RunHistory
 from local.aws.mwaa import MwaaMiddleware
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slots", type=int, default=2, help="runs executing at once; the rest queue")
     args = parser.parse_args(argv)
     extensions.apply()
+    cloudformation.apply()
     s3_tagging.apply()
     s3_etags.apply()
     sns_publish.apply()
