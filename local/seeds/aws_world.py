@@ -1,11 +1,29 @@
-"""Seed the local AWS endpoint with the world the pipelines expect.
+"""Seed the local AWS endpoint with the world the pipelines expect, from the package's template.
 
-One VPC with five subnets over three Availability Zones, each with a different number
-of free IPs; a security group with the self-referencing all-traffic inbound rule Glue
-requires and one without; route tables of which only some reach S3 (gateway endpoint
-or NAT); a Glue NETWORK connection per subnet; Glue jobs; S3 buckets; an EMR Serverless
-application; an SNS topic (with an SQS queue subscribed, so tests can read what was
-published); an SES identity; the IAM roles the jobs run as.
+The stack is built as a user's account is: what exists before the package (the MWAA
+environment, its bucket and execution role, the VPC) is created here, then
+``deploy/cloudformation/mwaa-pipelines.yaml`` is deployed to the stack's CloudFormation with
+that world as its parameters, as the README's deploy section tells a user to do.
+
+Created from code, because they are the account the template is deployed into:
+
+* the VPC, five subnets over three Availability Zones with different free IPs (ENIs use up
+  addresses), route tables of which only some reach S3 (one gets the template's S3 gateway
+  endpoint, one a NAT gateway, one nothing);
+* the MWAA environment, its versioned bucket and its execution role (the template attaches
+  its policy to that role);
+* an existing JDBC connection the subnet-failover job also uses (a template parameter).
+
+Created from code, because they are the tests' faults and plumbing, not the product's setup:
+
+* a security group without Glue's self-referencing rule, put on the fifth subnet's connection
+  in place of the template's group (a connection edited by hand, which Glue refuses);
+* an SQS queue subscribed to the alert topic, so tests can read what was published;
+* a job script that only holds its run (``scripts/hold.py``), for tests of stops and retries.
+
+Everything else (buckets and their rules, Glue's security group, the connections, the job, the
+EMR Serverless application, topic, sender identity, roles, policies and the Variables'
+secrets) is the template's.
 
 The world is described by plain data (``SUBNETS``, ``CONNECTIONS``) so tests and
 benchmarks can reason about what they should see. ``seed()`` returns the created ids.
@@ -19,24 +37,26 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from deploy.cloudformation.stack import create_stack
 from local.paths import REGION
 
+# The template's names for its default NamePrefix (mwaa-pipelines).
 DATA_BUCKET = "mwaa-pipelines-data"
 ARTIFACTS_BUCKET = "mwaa-pipelines-artifacts"
 LAKE_BUCKET = "mwaa-pipelines-lake"
+LOGS_BUCKET = "mwaa-pipelines-logs"
 MWAA_BUCKET = "mwaa-pipelines-environment"
-BUCKETS = (DATA_BUCKET, ARTIFACTS_BUCKET, LAKE_BUCKET, MWAA_BUCKET)
 # A job script that holds its run for --seconds without Spark: for tests and benchmarks of what
 # surrounds a run (decisions, retries, stops, concurrency) on a stack that executes its runs.
 HOLD_SCRIPT = Path(__file__).parent / "scripts" / "hold.py"
 HOLD_SCRIPT_KEY = "local-stack/hold.py"
 
-GLUE_ROLE = "mwaa-pipelines-glue"
-EMR_ROLE = "mwaa-pipelines-emr-serverless"
 SNS_TOPIC = "mwaa-pipelines-alerts"
 SES_SENDER = "pipelines@example.com"
-SUBNET_DEMO_JOB = "subnet_failover_demo"
+REPORT_RECIPIENTS = ("finops@example.com",)
+SUBNET_DEMO_JOB = "mwaa-pipelines-subnet-failover"
 MWAA_ENVIRONMENT = "mwaa-pipelines-local"
+MWAA_EXECUTION_ROLE = "mwaa-pipelines-execution"
 UNMANAGED_CONNECTION = "warehouse-jdbc"
 
 
@@ -104,24 +124,18 @@ def create_network_connection(glue, name: str, subnet_id: str, security_group_id
 
 
 def _seed_network(ec2) -> dict:
+    """The account's VPC as it stands before the template (which adds Glue's group and the endpoint)."""
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    sg_self = create_glue_security_group(ec2, vpc_id, "glue-self-referencing", self_referencing=True)
     sg_open = create_glue_security_group(ec2, vpc_id, "glue-missing-self-rule", self_referencing=False)
     ec2.authorize_security_group_ingress(
         GroupId=sg_open,
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}],
     )
-    security_groups = {"self": sg_self, "open": sg_open}
+    security_groups = {"open": sg_open}
 
     rt_endpoint = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
     rt_nat = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
     rt_none = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    ec2.create_vpc_endpoint(
-        VpcId=vpc_id,
-        ServiceName=f"com.amazonaws.{REGION}.s3",
-        VpcEndpointType="Gateway",
-        RouteTableIds=[rt_endpoint],
-    )
     route_tables = {"s3-endpoint": rt_endpoint, "nat": rt_nat, "none": rt_none}
 
     subnets: dict[str, dict] = {}
@@ -131,12 +145,7 @@ def _seed_network(ec2) -> dict:
         ec2.associate_route_table(RouteTableId=route_tables[spec.route], SubnetId=subnet_id)
         for _ in range(spec.used_ips):
             ec2.create_network_interface(SubnetId=subnet_id, Description="seeded: address in use")
-        subnets[spec.key] = {
-            "subnet_id": subnet_id,
-            "zone": spec.zone,
-            "security_group_id": security_groups[spec.security_group],
-            "route": spec.route,
-        }
+        subnets[spec.key] = {"subnet_id": subnet_id, "zone": spec.zone, "route": spec.route}
 
     # The NAT route goes through a NAT gateway placed in the first subnet.
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
@@ -150,39 +159,6 @@ def _seed_network(ec2) -> dict:
     return {"vpc_id": vpc_id, "security_groups": security_groups, "route_tables": route_tables, "subnets": subnets}
 
 
-def _seed_glue(glue, network: dict, glue_role_arn: str) -> list[str]:
-    names = []
-    for key, subnet in network["subnets"].items():
-        name = connection_name(key)
-        create_network_connection(glue, name, subnet["subnet_id"], subnet["security_group_id"], subnet["zone"])
-        names.append(name)
-    glue.create_connection(
-        ConnectionInput={
-            "Name": UNMANAGED_CONNECTION,
-            "ConnectionType": "JDBC",
-            "ConnectionProperties": {"JDBC_CONNECTION_URL": "jdbc:postgresql://warehouse.internal:5432/dev"},
-        }
-    )
-    glue.create_job(
-        Name=SUBNET_DEMO_JOB,
-        Role=glue_role_arn,
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{ARTIFACTS_BUCKET}/spark_jobs/platform_check.py"},
-        GlueVersion="5.0",
-        WorkerType="G.1X",
-        NumberOfWorkers=10,
-        Connections={"Connections": [names[0], UNMANAGED_CONNECTION]},
-        ExecutionProperty={"MaxConcurrentRuns": 10},
-        # The stack executes its runs: the platform check writes its probe and report here.
-        DefaultArguments={
-            "--output": f"s3://{DATA_BUCKET}/glue-subnet-demo/platform-check",
-            "--run-id": "glue-subnet-demo",
-            "--extra-py-files": f"s3://{ARTIFACTS_BUCKET}/spark_jobs/spark_jobs.zip",
-        },
-        Tags={"team": "platform", "cost-center": "cc-100", "environment": "dev"},
-    )
-    return names
-
-
 def _role(iam, name: str, service: str) -> str:
     doc = (
         '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":'
@@ -191,33 +167,66 @@ def _role(iam, name: str, service: str) -> str:
     return iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc)["Role"]["Arn"]
 
 
+def template_parameters(network: dict) -> dict:
+    """The template's parameters for this world: every subnet a candidate, in SUBNETS order."""
+    subnets = [network["subnets"][spec.key] for spec in SUBNETS]
+    return {
+        "MwaaEnvironmentName": MWAA_ENVIRONMENT,
+        "MwaaExecutionRoleName": MWAA_EXECUTION_ROLE,
+        "VpcId": network["vpc_id"],
+        "GlueSubnetCount": len(subnets),
+        "GlueSubnetIds": [s["subnet_id"] for s in subnets],
+        "GlueSubnetZones": [s["zone"] for s in subnets],
+        "GlueConnectionNames": [connection_name(spec.key) for spec in SUBNETS],
+        "SubnetFailoverJobOtherConnections": [UNMANAGED_CONNECTION],
+        "S3EndpointRouteTableIds": [network["route_tables"]["s3-endpoint"]],
+        "SenderEmail": SES_SENDER,
+        "ReportRecipients": list(REPORT_RECIPIENTS),
+    }
+
+
+def _break_connections(glue, network: dict) -> None:
+    """Put the group without Glue's rule on the connections of the subnets SUBNETS says lack it."""
+    for spec in SUBNETS:
+        if spec.security_group != "self":
+            subnet = network["subnets"][spec.key]
+            glue.delete_connection(ConnectionName=connection_name(spec.key))
+            group = network["security_groups"][spec.security_group]
+            create_network_connection(glue, connection_name(spec.key), subnet["subnet_id"], group, subnet["zone"])
+
+
 def seed(endpoint_url: str) -> dict:
     """Create the local AWS world on a fresh moto server and return its ids."""
     s3 = client("s3", endpoint_url)
-    for bucket in BUCKETS:
-        s3.create_bucket(Bucket=bucket)
     # MWAA requires a versioned bucket: deploys pin plugins.zip / requirements.txt versions.
+    s3.create_bucket(Bucket=MWAA_BUCKET)
     s3.put_bucket_versioning(Bucket=MWAA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=HOLD_SCRIPT_KEY, Body=HOLD_SCRIPT.read_bytes())
     iam = client("iam", endpoint_url)
-    glue_role_arn = _role(iam, GLUE_ROLE, "glue.amazonaws.com")
-    emr_role_arn = _role(iam, EMR_ROLE, "emr-serverless.amazonaws.com")
-
+    mwaa_role_arn = _role(iam, MWAA_EXECUTION_ROLE, "airflow-env.amazonaws.com")
     network = _seed_network(client("ec2", endpoint_url))
-    connections = _seed_glue(client("glue", endpoint_url), network, glue_role_arn)
+    glue = client("glue", endpoint_url)
+    glue.create_connection(
+        ConnectionInput={
+            "Name": UNMANAGED_CONNECTION,
+            "ConnectionType": "JDBC",
+            "ConnectionProperties": {"JDBC_CONNECTION_URL": "jdbc:postgresql://warehouse.internal:5432/dev"},
+        }
+    )
 
-    emr = client("emr-serverless", endpoint_url)
-    app_id = emr.create_application(name="mwaa-pipelines", releaseLabel="emr-7.12.0", type="SPARK")["applicationId"]
+    outputs = create_stack(client("cloudformation", endpoint_url), template_parameters(network))
 
-    sns = client("sns", endpoint_url)
-    topic_arn = sns.create_topic(Name=SNS_TOPIC)["TopicArn"]
+    network["security_groups"]["self"] = outputs["GlueSecurityGroupId"]
+    for spec in SUBNETS:
+        network["subnets"][spec.key]["security_group_id"] = network["security_groups"][spec.security_group]
+    _break_connections(glue, network)
+    s3.put_object(Bucket=outputs["ArtifactsBucket"], Key=HOLD_SCRIPT_KEY, Body=HOLD_SCRIPT.read_bytes())
+
+    topic_arn = outputs["AlertsTopicArn"]
     sqs = client("sqs", endpoint_url)
     queue_url = sqs.create_queue(QueueName=f"{SNS_TOPIC}-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    client("ses", endpoint_url).verify_email_identity(EmailAddress=SES_SENDER)
+    client("sns", endpoint_url).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
-    mwaa_role_arn = _role(iam, "mwaa-pipelines-execution", "airflow-env.amazonaws.com")
     client("mwaa", endpoint_url).create_environment(
         Name=MWAA_ENVIRONMENT,
         SourceBucketArn=f"arn:aws:s3:::{MWAA_BUCKET}",
@@ -233,16 +242,24 @@ def seed(endpoint_url: str) -> dict:
     return {
         "region": REGION,
         "mwaa_environment": MWAA_ENVIRONMENT,
-        "buckets": {"data": DATA_BUCKET, "artifacts": ARTIFACTS_BUCKET, "lake": LAKE_BUCKET, "mwaa": MWAA_BUCKET},
-        "glue_role_arn": glue_role_arn,
-        "emr_execution_role_arn": emr_role_arn,
-        "emr_application_id": app_id,
-        "hold_script": f"s3://{ARTIFACTS_BUCKET}/{HOLD_SCRIPT_KEY}",
+        "buckets": {
+            "data": outputs["DataBucket"],
+            "artifacts": outputs["ArtifactsBucket"],
+            "lake": outputs["LakeBucket"],
+            "logs": outputs["LogsBucket"],
+            "mwaa": MWAA_BUCKET,
+        },
+        "glue_role_arn": outputs["GlueJobRoleArn"],
+        "emr_execution_role_arn": outputs["EmrJobRoleArn"],
+        "emr_application_id": outputs["EmrApplicationId"],
+        "mwaa_execution_role_arn": mwaa_role_arn,
+        "hold_script": f"s3://{outputs['ArtifactsBucket']}/{HOLD_SCRIPT_KEY}",
         "network": network,
-        "glue_connections": connections,
+        "glue_connections": [connection_name(spec.key) for spec in SUBNETS],
         "glue_unmanaged_connection": UNMANAGED_CONNECTION,
-        "glue_subnet_demo_job": SUBNET_DEMO_JOB,
+        "glue_subnet_demo_job": outputs["SubnetFailoverJobName"],
         "sns_topic_arn": topic_arn,
         "sns_inbox_queue_url": queue_url,
         "ses_sender": SES_SENDER,
+        "stack_outputs": outputs,
     }

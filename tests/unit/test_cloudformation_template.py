@@ -157,6 +157,24 @@ def test_one_connection_per_candidate_subnet_with_glues_self_referencing_group()
 
 
 @mock_aws
+def test_connections_can_be_named_and_the_job_keeps_its_other_connections():
+    boto3.client("glue", region_name=REGION).create_connection(
+        ConnectionInput={"Name": "warehouse", "ConnectionType": "JDBC", "ConnectionProperties": {}}
+    )
+    deployed(subnets=2, GlueConnectionNames=["net-a", "net-b"], SubnetFailoverJobOtherConnections=["warehouse"])
+    failover = variable("glue_subnet_failover")
+    assert failover["candidate_connections"] == ["net-a", "net-b"]
+    job = boto3.client("glue", region_name=REGION).get_job(JobName=failover["job_name"])["Job"]
+    assert job["Connections"]["Connections"] == ["net-a", "warehouse"]
+    reads = next(
+        s
+        for s in statements(policies()["mwaa-pipelines-mwaa-execution"])
+        if s["Sid"] == "GlueConnectionsOfThePipelines"
+    )
+    assert [r.rsplit(":", 1)[1] for r in reads["Resource"]] == ["catalog", "connection/net-a", "connection/net-b"]
+
+
+@mock_aws
 def test_fewer_subnets_fewer_connections_and_no_endpoint_unless_asked():
     deployed(subnets=1, S3EndpointRouteTableIds="")
     assert variable("glue_subnet_failover")["candidate_connections"] == ["mwaa-pipelines-subnet-1"]
