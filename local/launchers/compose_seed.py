@@ -1,9 +1,10 @@
 """docker-compose's one-shot seeding: the same world and Variables as the native stack.
 
-Waits for the moto container, seeds it with ``local.seeds.aws_world`` and writes the Airflow
-connection and Variables (``local.services.stack.stack_variables_and_connections``) as shell
-exports to a file on a shared volume; every Airflow container's startup script sources
-it (MWAA's startup-script mechanism), so compose and the native stack stay in step.
+Waits for the moto container, seeds it with ``local.seeds.aws_world`` (the package's template
+included), writes the Variables into its Secrets Manager (``local.services.stack.publish_variables``)
+and the Airflow connections and secrets backend (``stack_connections_env``) as shell exports
+to a file on a shared volume; every Airflow container's startup script sources it (MWAA's
+startup-script mechanism), so compose and the native stack stay in step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from local.seeds.aws_world import seed
 from local.seeds.tickit import seed_tickit
-from local.services.stack import stack_variables_and_connections
+from local.services.stack import publish_variables, stack_connections_env, stack_variables
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed_warehouse:
         info["postgres"]["tickit"] = seed_tickit(args.postgres_host, args.postgres_port, args.postgres_user)
         print(f"warehouse seeded: {info['postgres']['tickit']}")
-    env = stack_variables_and_connections(info, args.jars_dir)
+    publish_variables(args.endpoint_url, stack_variables(info, args.jars_dir))
+    env = stack_connections_env(info)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
     print(f"seeded {args.endpoint_url}; Airflow environment in {args.out}")

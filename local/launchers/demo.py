@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     selected = args.dags or demo_order(dag_ids())
     print(f"Starting the local stack; DAGs to run on platform {args.platform}: {', '.join(selected)}", flush=True)
     with running_stack() as stack:
-        env = {**stack.airflow_env(), "AIRFLOW_VAR_SPARK_PLATFORM": args.platform}
+        stack.set_variable("spark_platform", args.platform)  # Airflow reads it from the stack's secrets
+        env = stack.airflow_env()
         if airflow(env, "db", "migrate", log=stack.logs / "airflow-db-migrate.log") != 0:
             print(f"airflow db migrate failed: see {stack.logs / 'airflow-db-migrate.log'}")
             return 1

@@ -106,6 +106,7 @@ class Stack:
                 info["seed"] = seed(endpoint)
                 publish_spark_jobs(info)
                 info["postgres"] = pg_started.result()
+                info["variables"] = publish_variables(endpoint, stack_variables(info))
                 stage_dags_bundle(self.dags_folder)
                 info["dags_folder"] = str(self.dags_folder)
                 info["airflow_home"] = str(self.airflow_home)
@@ -171,6 +172,30 @@ class Stack:
         stage_dags_bundle(self.dags_folder)  # pick up DAG files added since start
         publish_spark_jobs(info)  # and the jobs as they are now, for Glue and EMR Serverless runs
         return airflow_env(info, self.airflow_home, self.dags_folder)
+
+    def variable(self, name: str) -> str:
+        """A Variable as Airflow reads it on this stack (from its Secrets Manager secret)."""
+        return read_variable(self._endpoint(), name)
+
+    def set_variable(self, name: str, value: str) -> None:
+        """Give a Variable another value (its secret; Airflow's environment variables would not
+        win over the secrets backend, as on MWAA)."""
+        publish_variables(self._endpoint(), {name: value})
+
+    @contextlib.contextmanager
+    def variable_set(self, name: str, value: str) -> Iterator[None]:
+        """Give a Variable another value for a while, then put the old one back."""
+        old = self.variable(name)
+        self.set_variable(name, value)
+        try:
+            yield
+        finally:
+            self.set_variable(name, old)
+
+    def _endpoint(self) -> str:
+        info = self.info()
+        assert info, "stack not running"
+        return info["moto"]["endpoint_url"]
 
     def boto3_client(self, service: str):
         info = self.info()
@@ -279,22 +304,36 @@ def airflow_env(info: dict, airflow_home: Path, dags_folder: Path) -> dict[str, 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        **stack_variables_and_connections(info),
+        **stack_connections_env(info),
         "SPARK_JARS_DIR": str(JARS),
         "PYTHONPATH": str(ROOT),
     }
 
 
 ICEBERG_DEMO_TABLE = "demo.fragmented_events"
+VARIABLES_PREFIX = "airflow/variables"
+CONNECTIONS_PREFIX = "airflow/connections"
+SECRETS_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
 
 
-def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
-    """The Airflow connection and Variables that point the pipelines at a stack.
+def secrets_backend_env(endpoint_url: str) -> dict[str, str]:
+    """MWAA's two options for the Secrets Manager backend (README, "Deploy to an AWS account"),
+    with the stack's endpoint added: Airflow reads every Variable from the stack's secrets."""
+    kwargs = {
+        "connections_prefix": CONNECTIONS_PREFIX,
+        "variables_prefix": VARIABLES_PREFIX,
+        "endpoint_url": endpoint_url,
+        "region_name": REGION,
+    }
+    return {"AIRFLOW__SECRETS__BACKEND": SECRETS_BACKEND, "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps(kwargs)}
 
-    Shared by the native stack and docker-compose (``local/launchers/compose_seed.py``), so both
-    seed the same names with the same shapes.
+
+def stack_connections_env(info: dict) -> dict[str, str]:
+    """Airflow's connections and secrets backend for a stack, as environment variables.
+
+    Shared by the native stack and docker-compose (``local/launchers/compose_seed.py``). The
+    Variables are not here: they are the stack's Secrets Manager secrets (:func:`publish_variables`).
     """
-    seeded = info["seed"]
     pg = info["postgres"]
     aws_conn = {
         "conn_type": "aws",
@@ -304,16 +343,6 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
     }
     return {
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
-        "AIRFLOW_VAR_SPARK_PLATFORM": "local",
-        "AIRFLOW_VAR_SPARK_PLATFORM_CONFIG": json.dumps(spark_platform_config(info, jars_dir)),
-        "AIRFLOW_VAR_PIPELINES_DATA_URI": f"s3://{seeded['buckets']['data']}",
-        "AIRFLOW_VAR_GLUE_SUBNET_FAILOVER": json.dumps(
-            {
-                "job_name": seeded["glue_subnet_demo_job"],
-                "candidate_connections": seeded["glue_connections"],
-                "lock_uri": f"s3://{seeded['buckets']['data']}/_locks",
-            }
-        ),
         # The Redshift stand-in: PostgreSQL, reached by Spark over JDBC and by the verification
         # task through the Postgres provider (its statement log holds what ran).
         "AIRFLOW_CONN_WAREHOUSE_POSTGRES": json.dumps(
@@ -325,7 +354,42 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "schema": TICKIT_DATABASE,
             }
         ),
-        "AIRFLOW_VAR_REDSHIFT_QUARTERLY_SALES": json.dumps(
+        **secrets_backend_env(info["moto"]["endpoint_url"]),
+        "AWS_DEFAULT_REGION": REGION,
+        # Test keys only: nothing can reach a real AWS account by accident.
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+
+
+def stack_variables(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
+    """The Variables the pipelines read on a stack, by name, as text (JSON for the JSON ones).
+
+    The template's secrets already hold ``pipelines_data_uri`` and ``glue_subnet_failover``
+    as the stack needs them. The others differ locally, and :func:`publish_variables` writes
+    these values over the template's (or adds them):
+
+    * ``spark_platform``: ``local`` (spark-submit on the worker) instead of ``glue``;
+    * ``spark_platform_config``: the JDBC Iceberg catalog in PostgreSQL (the Glue Data Catalog
+      has no local stand-in), the local jars, and a 5 s wait interval;
+    * ``iceberg_maintenance``: the demo table, and snapshots expired at age 0;
+    * ``cost_alerts``: demo budgets;
+    * ``redshift_quarterly_sales``: the PostgreSQL stand-in instead of a cluster.
+    """
+    seeded = info["seed"]
+    pg = info["postgres"]
+    variables = {
+        "spark_platform": "local",
+        "spark_platform_config": json.dumps(spark_platform_config(info, jars_dir)),
+        "pipelines_data_uri": f"s3://{seeded['buckets']['data']}",
+        "glue_subnet_failover": json.dumps(
+            {
+                "job_name": seeded["glue_subnet_demo_job"],
+                "candidate_connections": seeded["glue_connections"],
+                "lock_uri": f"s3://{seeded['buckets']['data']}/_locks",
+            }
+        ),
+        "redshift_quarterly_sales": json.dumps(
             {
                 "backend": "postgres",
                 "jdbc_url": postgres.jdbc_url(pg["port"], TICKIT_DATABASE, pg.get("host", "127.0.0.1")),
@@ -338,7 +402,7 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
         ),  # fmt: skip
         # The demo table is built by local/seeds/iceberg_tables.py (make demo); expiring at age 0
         # shows removed files being tagged within one run.
-        "AIRFLOW_VAR_ICEBERG_MAINTENANCE": json.dumps(
+        "iceberg_maintenance": json.dumps(
             {
                 "tables": [ICEBERG_DEMO_TABLE],
                 "catalog": "lake",
@@ -354,7 +418,7 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
             }
         ),  # fmt: skip
         # Cost alerts and the weekly report: history is seeded by local/seeds/cost_history.py (make demo).
-        "AIRFLOW_VAR_COST_ALERTS": json.dumps(
+        "cost_alerts": json.dumps(
             {
                 "data_uri": f"s3://{seeded['buckets']['data']}",
                 "topic_arn": seeded["sns_topic_arn"],
@@ -365,11 +429,43 @@ def stack_variables_and_connections(info: dict, jars_dir: Path = JARS) -> dict[s
                 "lookback_days": 42,
             }
         ),
-        "AWS_DEFAULT_REGION": REGION,
-        # Test keys only: nothing can reach a real AWS account by accident.
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
     }
+    return variables
+
+
+def publish_variables(endpoint_url: str, variables: dict[str, str]) -> dict[str, list[str]]:
+    """Make the stack's ``airflow/variables/*`` secrets hold ``variables``; return which names
+    were already as wanted (the template's), which were rewritten and which were added."""
+    secrets = client("secretsmanager", endpoint_url)
+    outcome: dict[str, list[str]] = {"as_deployed": [], "rewritten": [], "added": []}
+    for name, value in variables.items():
+        secret_id = f"{VARIABLES_PREFIX}/{name}"
+        try:
+            current = secrets.get_secret_value(SecretId=secret_id)["SecretString"]
+        except secrets.exceptions.ResourceNotFoundException:
+            secrets.create_secret(Name=secret_id, SecretString=value)
+            outcome["added"].append(name)
+            continue
+        if _same_value(current, value):
+            outcome["as_deployed"].append(name)
+        else:
+            secrets.put_secret_value(SecretId=secret_id, SecretString=value)
+            outcome["rewritten"].append(name)
+    return outcome
+
+
+def _same_value(a: str, b: str) -> bool:
+    try:
+        return json.loads(a) == json.loads(b)
+    except ValueError:
+        return a == b
+
+
+def read_variable(endpoint_url: str, name: str) -> str:
+    """A Variable's value as Airflow reads it on the stack (its secret)."""
+    return client("secretsmanager", endpoint_url).get_secret_value(SecretId=f"{VARIABLES_PREFIX}/{name}")[
+        "SecretString"
+    ]
 
 
 @contextlib.contextmanager

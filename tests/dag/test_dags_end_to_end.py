@@ -62,9 +62,8 @@ def test_dag_runs_end_to_end(airflow_runner, dag_id, platform):
         if dag_id == "price_transparency_to_parquet":
             as_new_file(stack, put, platform)
     before = snapshot(stack)
-    result = airflow_runner.dags_test(
-        dag_id, DEMO_CONF.get(dag_id), timeout=1500, env={"AIRFLOW_VAR_SPARK_PLATFORM": platform}
-    )
+    with stack.variable_set("spark_platform", platform):
+        result = airflow_runner.dags_test(dag_id, DEMO_CONF.get(dag_id), timeout=1500)
     states = airflow_runner.task_states(dag_id)
     assert states and set(states.values()) == {"success"}, (states, result.stdout[-5000:], result.stderr[-3000:])
 

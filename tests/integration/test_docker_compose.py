@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from deploy.layout import ROOT
-from local.services.stack import free_port, stack_variables_and_connections, start_moto
+from local.services.stack import free_port, stack_connections_env, stack_variables, start_moto
 
 COMPOSE = ROOT / "docker-compose.yaml"
 AIRFLOW_SERVICES = {"airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
@@ -92,6 +92,7 @@ def test_ports_bind_loopback_only(config):
 def test_compose_seed_writes_the_native_stack_variables(stack, tmp_path):
     """The seed service's code, run against a fresh moto: same names, same shapes."""
     from local.launchers.compose_seed import main
+    from local.services.stack import read_variable
 
     out_file = tmp_path / "airflow.env"
     moto, endpoint = start_moto(free_port(), tmp_path / "moto.log")
@@ -108,6 +109,8 @@ def test_compose_seed_writes_the_native_stack_variables(stack, tmp_path):
                 str(out_file),
             ]
         )
+        names = stack_variables(stack.info())
+        variables = {name: read_variable(endpoint, name) for name in names}
     finally:
         os.killpg(moto.pid, signal.SIGTERM)
         moto.wait(timeout=20)
@@ -115,10 +118,14 @@ def test_compose_seed_writes_the_native_stack_variables(stack, tmp_path):
     exported = dict(
         shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in out_file.read_text().splitlines()
     )
-    native = stack_variables_and_connections(stack.info())
+    native = stack_connections_env(stack.info())
     assert set(exported) == set(native)
     assert '"endpoint_url": "http://' in exported["AIRFLOW_CONN_AWS_DEFAULT"]
-    assert "jdbc:postgresql://postgres:5432/iceberg_catalog" in exported["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"]
+    assert endpoint in exported["AIRFLOW__SECRETS__BACKEND_KWARGS"]
+    assert "jdbc:postgresql://postgres:5432/iceberg_catalog" in variables["spark_platform_config"]
+    assert {name: stack.variable(name) != "" for name in names} == {
+        name: value != "" for name, value in variables.items()
+    }
     assert endpoint in exported["AIRFLOW_CONN_AWS_DEFAULT"]
     assert stack.info()["moto"]["endpoint_url"] in native["AIRFLOW_CONN_AWS_DEFAULT"]
 

@@ -321,15 +321,14 @@ def test_python_shell_jobs_count_one_ip_and_refuse_a_worker_count(stack, airflow
     assert len(our_runs(stack, name)) == 1
 
 
-def test_the_strategy_comes_from_the_form_then_the_variable(stack, airflow_runner, job, monkeypatch):
-    variable = json.loads(airflow_runner.env["AIRFLOW_VAR_GLUE_SUBNET_FAILOVER"])
-    monkeypatch.setitem(airflow_runner.env, "AIRFLOW_VAR_GLUE_SUBNET_FAILOVER",
-                        json.dumps({**variable, "strategy": "az-spread"}))  # fmt: skip
+def test_the_strategy_comes_from_the_form_then_the_variable(stack, airflow_runner, job):
+    variable = json.loads(stack.variable("glue_subnet_failover"))
     conf = {"job_name": job, "candidate_connections": ALL, "dry_run": True}
-    for form, expected in ((None, "az-spread"), ("weighted", "weighted")):
-        airflow_runner.dags_test("glue_subnet_failover", {**conf, **({"strategy": form} if form else {})})
-        ranking = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")["subnet_ranking"]
-        assert ranking["strategy"] == expected
+    with stack.variable_set("glue_subnet_failover", json.dumps({**variable, "strategy": "az-spread"})):
+        for form, expected in ((None, "az-spread"), ("weighted", "weighted")):
+            airflow_runner.dags_test("glue_subnet_failover", {**conf, **({"strategy": form} if form else {})})
+            ranking = airflow_runner.xcoms("glue_subnet_failover", "start_on_healthiest_subnet")["subnet_ranking"]
+            assert ranking["strategy"] == expected
 
 
 def _take_addresses(ec2, subnet_id: str) -> list[str]:

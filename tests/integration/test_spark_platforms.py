@@ -77,16 +77,15 @@ def test_glue(stack, matrix):
 
 
 @pytest.fixture
-def with_glue_connections(matrix):
+def with_glue_connections(stack):
     """The spark_platform_config Variable with ``glue_connections`` set, for one test."""
+    saved = stack.variable("spark_platform_config")
 
     def apply(names: list[str]) -> None:
-        config = json.loads(saved)
-        matrix.env["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"] = json.dumps({**config, "glue_connections": names})
+        stack.set_variable("spark_platform_config", json.dumps({**json.loads(saved), "glue_connections": names}))
 
-    saved = matrix.env["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"]
     yield apply
-    matrix.env["AIRFLOW_VAR_SPARK_PLATFORM_CONFIG"] = saved
+    stack.set_variable("spark_platform_config", saved)
 
 
 def test_glue_in_a_vpc_runs_on_connections_ranked_as_the_subnet_operator_ranks_them(

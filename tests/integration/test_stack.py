@@ -117,3 +117,43 @@ def test_stop_reaps_the_moto_server(tmp_path):
     assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     stack.clean()
     assert not psutil.pid_exists(pid)
+
+
+def test_the_stack_is_the_packages_cloudformation_stack(stack):
+    """The world the pipelines run in was made by deploy/cloudformation/mwaa-pipelines.yaml."""
+    cloudformation = stack.boto3_client("cloudformation")
+    (deployed,) = cloudformation.describe_stacks(StackName="mwaa-pipelines")["Stacks"]
+    assert deployed["StackStatus"] == "CREATE_COMPLETE"
+    made = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.list_stack_resources(StackName="mwaa-pipelines")["StackResourceSummaries"]
+        if r["PhysicalResourceId"]
+    }
+    seeded = stack.info()["seed"]
+    assert made["DataBucket"] == seeded["buckets"]["data"] and made["EmrApplication"] == seeded["emr_application_id"]
+    assert made["SubnetFailoverJob"] == seeded["glue_subnet_demo_job"]
+    assert [made[f"GlueConnection{i}"] for i in range(1, 6)] == seeded["glue_connections"]
+    assert made["GlueSecurityGroup"] == seeded["network"]["security_groups"]["self"]
+    iam = stack.boto3_client("iam")
+    attached = iam.list_attached_role_policies(RoleName="mwaa-pipelines-execution")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["mwaa-pipelines-mwaa-execution"]
+
+
+def test_airflow_reads_the_variables_from_the_stacks_secrets(stack, airflow_runner):
+    """The secrets backend MWAA documents, on the stack's Secrets Manager: the template's secrets
+    where their values fit the stack, local ones written over the rest; a Variable's environment
+    variable does not win over its secret (as on MWAA, where the backend is searched first)."""
+    published = stack.info()["variables"]
+    assert {"pipelines_data_uri", "glue_subnet_failover"} <= set(published["as_deployed"])
+    assert "spark_platform" in published["rewritten"] and "redshift_quarterly_sales" in published["added"]
+
+    def airflow_reads(name: str, env: dict | None = None) -> str:
+        result = airflow_runner.run("variables", "get", name, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout.strip().splitlines()[-1]
+
+    assert airflow_reads("spark_platform") == "local"
+    with stack.variable_set("spark_platform", "emr_serverless"):
+        assert airflow_reads("spark_platform", env={"AIRFLOW_VAR_SPARK_PLATFORM": "glue"}) == "emr_serverless"
+    assert airflow_reads("spark_platform") == "local"
+    assert airflow_reads("glue_subnet_failover") == stack.variable("glue_subnet_failover")

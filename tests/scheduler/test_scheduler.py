@@ -43,7 +43,7 @@ def airflow():
     ) as stack:
         services = Airflow(stack, free_port())
         services.env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder(stack.home / "scheduler-dags"))
-        services.env["AIRFLOW_VAR_SPARK_PLATFORM"] = "glue"
+        stack.set_variable("spark_platform", "glue")
         services.env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
         services.start()
         try:

@@ -195,7 +195,7 @@ def wait_for_state(page, run_id: str, timeout: float = RUN_TIMEOUT_S) -> str:
 
 
 def test_dry_run_triggered_from_the_form_reports_its_choice(page, airflow, request):
-    job = json.loads(airflow.stack.airflow_env()["AIRFLOW_VAR_GLUE_SUBNET_FAILOVER"])["job_name"]  # form fallback
+    job = json.loads(airflow.stack.variable("glue_subnet_failover"))["job_name"]  # form fallback
     runs_before = dag_runs(airflow)
     dialog = open_trigger_form(page, airflow, request)
     dialog.locator("#element_avoid_zones").fill("us-east-1a")

@@ -166,11 +166,7 @@ def test_connections_can_be_named_and_the_job_keeps_its_other_connections():
     assert failover["candidate_connections"] == ["net-a", "net-b"]
     job = boto3.client("glue", region_name=REGION).get_job(JobName=failover["job_name"])["Job"]
     assert job["Connections"]["Connections"] == ["net-a", "warehouse"]
-    reads = next(
-        s
-        for s in statements(policies()["mwaa-pipelines-mwaa-execution"])
-        if s["Sid"] == "GlueConnectionsOfThePipelines"
-    )
+    reads = next(s for s in statements(policies()["mwaa-pipelines-glue-job"]) if s["Sid"] == "ConnectionsOfTheJobs")
     assert [r.rsplit(":", 1)[1] for r in reads["Resource"]] == ["catalog", "connection/net-a", "connection/net-b"]
 
 
