@@ -3,7 +3,8 @@
 Run as ``python -m local.aws.server --port N``; listens on 127.0.0.1 unless told
 otherwise (docker-compose binds the container's own interface, published to 127.0.0.1).
 Extensions: Glue UpdateJob / BatchStopJobRun (``local/aws/extensions.py``), CloudFormation's
-resource types for the package's template (``local/aws/cloudformation.py``), S3's checks of
+resource types for the package's template (``local/aws/cloudformation.py``), IAM's policy
+evaluation once authorization is on (``local/aws/iam_enforcement.py``), S3's checks of
 object tag sets (``local/aws/s3_tagging.py``), S3's opaque ETags for SSE-KMS objects
 (``local/aws/s3_etags.py``), SNS's of subjects (``local/aws/sns_publish.py``) and a minimal MWAA
 control plane (``local/aws/mwaa.py``); zone-state fault injection (``local/aws/faults.py``); past job runs (``local/aws/history.py``);
@@ -22,7 +23,7 @@ import os
 import signal
 from pathlib import Path
 
-from local.aws import cloudformation, extensions, history, s3_etags, s3_tagging, sns_publish, speed
+from local.aws import cloudformation, extensions, history, iam_enforcement, s3_etags, s3_tagging, sns_publish, speed
 from local.aws.faults import FaultInjection
 from local.aws.history import RunHistory
 from local.aws.mwaa import MwaaMiddleware
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     extensions.apply()
     cloudformation.apply()
+    iam_enforcement.apply()  # acts once authorization is turned on (moto's reset-auth)
     s3_tagging.apply()
     s3_etags.apply()
     sns_publish.apply()
