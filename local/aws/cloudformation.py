@@ -38,6 +38,17 @@ class _Created:
     """What a CloudFormation resource of ours answers: its Ref and its attributes."""
 
     attributes: tuple[str, ...] = ()
+    cfn_type = ""
+    # The property holding the resource's name (moto generates one when it is absent).
+    name_property = ""
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.cfn_type
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.name_property
 
     def __init__(self, ref: str, **attributes: Any):
         self._ref = ref
@@ -59,6 +70,14 @@ class _Created:
         return self._attributes[attribute_name]
 
     @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+        return cls.create(resource_name, _props(cloudformation_json), account_id, region_name)
+
+    @classmethod
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
+        raise NotImplementedError
+
+    @classmethod
     def update_from_cloudformation_json(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
         raise NotImplementedError("the local stack deploys its template once: no stack updates")
 
@@ -72,19 +91,13 @@ def _props(cloudformation_json: dict) -> dict:
 
 
 class GlueConnection(_Created, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Glue::Connection"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    cfn_type = "AWS::Glue::Connection"
+    name_property = ""
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.glue.models import glue_backends
 
-        props = _props(cloudformation_json)
         connection_input = dict(props["ConnectionInput"])
         connection_input.setdefault("ConnectionProperties", {})
         glue_backends[account_id][region_name].create_connection(
@@ -94,19 +107,14 @@ class GlueConnection(_Created, CloudFormationModel):
 
 
 class GlueJob(_Created, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Glue::Job"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
+    cfn_type = "AWS::Glue::Job"
+    name_property = "Name"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.glue.models import glue_backends
 
-        p = _props(cloudformation_json)
+        p = props
         glue_backends[account_id][region_name].create_job(
             name=resource_name,
             role=p["Role"],
@@ -137,19 +145,14 @@ class GlueJob(_Created, CloudFormationModel):
 class EmrServerlessApplication(_Created, CloudFormationModel):
     attributes = ("ApplicationId", "Arn")
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::EMRServerless::Application"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
+    cfn_type = "AWS::EMRServerless::Application"
+    name_property = "Name"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.emrserverless.models import emrserverless_backends
 
-        p = _props(cloudformation_json)
+        p = props
         auto_start = p.get("AutoStartConfiguration")
         auto_stop = p.get("AutoStopConfiguration")
         capacity = p.get("MaximumCapacity")
@@ -177,37 +180,27 @@ class EmrServerlessApplication(_Created, CloudFormationModel):
 
 
 class SnsSubscription(_Created, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SNS::Subscription"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    cfn_type = "AWS::SNS::Subscription"
+    name_property = ""
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.sns.models import sns_backends
 
-        p = _props(cloudformation_json)
+        p = props
         subscription = sns_backends[account_id][region_name].subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
         return cls(subscription.arn)
 
 
 class SesEmailIdentity(_Created, CloudFormationModel):
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SES::EmailIdentity"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
+    cfn_type = "AWS::SES::EmailIdentity"
+    name_property = ""
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.ses.models import ses_backends
 
-        identity = _props(cloudformation_json)["EmailIdentity"]
+        identity = props["EmailIdentity"]
         ses_backends[account_id][region_name].verify_email_identity(identity)
         return cls(identity)
 
@@ -215,19 +208,14 @@ class SesEmailIdentity(_Created, CloudFormationModel):
 class SecretsManagerSecret(_Created, CloudFormationModel):
     attributes = ("Id",)
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SecretsManager::Secret"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
+    cfn_type = "AWS::SecretsManager::Secret"
+    name_property = "Name"
 
     @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):  # type: ignore[misc]
+    def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.secretsmanager.models import secretsmanager_backends
 
-        p = _props(cloudformation_json)
+        p = props
         if "GenerateSecretString" in p:
             raise NotImplementedError("GenerateSecretString is not supported by the local stack")
         backend = secretsmanager_backends[account_id][region_name]
