@@ -84,13 +84,16 @@ def connection_name(subnet_key: str) -> str:
     return f"glue-net-{subnet_key}"
 
 
-def client(service: str, endpoint_url: str):
+def client(service: str, endpoint_url: str, keys: tuple[str, str] | None = None):
+    """A client of the stack's endpoint: as ``keys`` (access key id, secret) where IAM is enforced,
+    else with test keys moto accepts while authorization is off."""
+    key_id, secret = keys or ("testing", "testing")
     return boto3.client(
         service,
         region_name=REGION,
         endpoint_url=endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         # MWAA's control plane prefixes the host with "api."; a local endpoint has no such host.
         config=Config(inject_host_prefix=False),
     )

@@ -33,6 +33,7 @@ from pathlib import Path
 from deploy.layout import ROOT, stage_dags_bundle
 from local.paths import DEFAULT_STACK_HOME, JARS, REGION
 from local.seeds.aws_world import client, seed
+from local.seeds.principals import admin_keys, airflow_keys, enforce_iam
 from local.seeds.tickit import DATABASE as TICKIT_DATABASE
 from local.seeds.tickit import SCHEMA as TICKIT_SCHEMA
 from local.seeds.tickit import seed_tickit
@@ -50,6 +51,9 @@ def free_port() -> int:
 @dataclass
 class Stack:
     home: Path = DEFAULT_STACK_HOME
+    # IAM enforced (local/seeds/principals.py): Airflow calls AWS as a principal holding exactly
+    # the template's MWAA execution-role policy; the stack's own clients as an administrator.
+    iam: bool = False
 
     @property
     def info_file(self) -> Path:
@@ -107,6 +111,8 @@ class Stack:
                 publish_spark_jobs(info)
                 info["postgres"] = pg_started.result()
                 info["variables"] = publish_variables(endpoint, stack_variables(info))
+                if self.iam:
+                    info["iam"] = enforce_iam(endpoint, info["seed"]["stack_outputs"]["MwaaPipelinesPolicyArn"])
                 stage_dags_bundle(self.dags_folder)
                 info["dags_folder"] = str(self.dags_folder)
                 info["airflow_home"] = str(self.airflow_home)
@@ -175,12 +181,12 @@ class Stack:
 
     def variable(self, name: str) -> str:
         """A Variable as Airflow reads it on this stack (from its Secrets Manager secret)."""
-        return read_variable(self._endpoint(), name)
+        return read_variable(self._endpoint(), name, admin_keys(self.info()))
 
     def set_variable(self, name: str, value: str) -> None:
         """Give a Variable another value (its secret; Airflow's environment variables would not
         win over the secrets backend, as on MWAA)."""
-        publish_variables(self._endpoint(), {name: value})
+        publish_variables(self._endpoint(), {name: value}, admin_keys(self.info()))
 
     @contextlib.contextmanager
     def variable_set(self, name: str, value: str) -> Iterator[None]:
@@ -200,7 +206,7 @@ class Stack:
     def boto3_client(self, service: str):
         info = self.info()
         assert info, "stack not running"
-        return client(service, info["moto"]["endpoint_url"])
+        return client(service, info["moto"]["endpoint_url"], admin_keys(info))
 
 
 def _exited(pid: int) -> bool:
@@ -261,7 +267,7 @@ def publish_spark_jobs(info: dict) -> list[str]:
     from deploy.mwaa import DeployReport, Uploader, put_spark_jobs
 
     uri = scripts_uri(info)
-    s3 = client("s3", info["moto"]["endpoint_url"])
+    s3 = client("s3", info["moto"]["endpoint_url"], admin_keys(info))
     report = DeployReport("local stack", uri)
     put_spark_jobs(Uploader(s3, report, dry_run=False), uri)
     return report.uploaded
@@ -335,10 +341,11 @@ def stack_connections_env(info: dict) -> dict[str, str]:
     Variables are not here: they are the stack's Secrets Manager secrets (:func:`publish_variables`).
     """
     pg = info["postgres"]
+    key_id, secret = airflow_keys(info)
     aws_conn = {
         "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
+        "login": key_id,
+        "password": secret,
         "extra": {"region_name": REGION, "endpoint_url": info["moto"]["endpoint_url"]},
     }
     return {
@@ -356,9 +363,11 @@ def stack_connections_env(info: dict) -> dict[str, str]:
         ),
         **secrets_backend_env(info["moto"]["endpoint_url"]),
         "AWS_DEFAULT_REGION": REGION,
-        # Test keys only: nothing can reach a real AWS account by accident.
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        # The stack's keys only (test keys, or its own IAM users'): nothing reaches a real AWS
+        # account by accident. The secrets backend's client finds them here, as MWAA's finds the
+        # execution role.
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
     }
 
 
@@ -433,10 +442,12 @@ def stack_variables(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
     return variables
 
 
-def publish_variables(endpoint_url: str, variables: dict[str, str]) -> dict[str, list[str]]:
+def publish_variables(
+    endpoint_url: str, variables: dict[str, str], keys: tuple[str, str] | None = None
+) -> dict[str, list[str]]:
     """Make the stack's ``airflow/variables/*`` secrets hold ``variables``; return which names
     were already as wanted (the template's), which were rewritten and which were added."""
-    secrets = client("secretsmanager", endpoint_url)
+    secrets = client("secretsmanager", endpoint_url, keys)
     outcome: dict[str, list[str]] = {"as_deployed": [], "rewritten": [], "added": []}
     for name, value in variables.items():
         secret_id = f"{VARIABLES_PREFIX}/{name}"
@@ -461,17 +472,18 @@ def _same_value(a: str, b: str) -> bool:
         return a == b
 
 
-def read_variable(endpoint_url: str, name: str) -> str:
+def read_variable(endpoint_url: str, name: str, keys: tuple[str, str] | None = None) -> str:
     """A Variable's value as Airflow reads it on the stack (its secret)."""
-    return client("secretsmanager", endpoint_url).get_secret_value(SecretId=f"{VARIABLES_PREFIX}/{name}")[
+    return client("secretsmanager", endpoint_url, keys).get_secret_value(SecretId=f"{VARIABLES_PREFIX}/{name}")[
         "SecretString"
     ]
 
 
 @contextlib.contextmanager
-def running_stack(home: Path = DEFAULT_STACK_HOME, discard: bool = False) -> Iterator[Stack]:
-    """A started stack, stopped on exit; ``discard`` also removes its data and folder."""
-    stack = Stack(home)
+def running_stack(home: Path = DEFAULT_STACK_HOME, discard: bool = False, iam: bool = False) -> Iterator[Stack]:
+    """A started stack, stopped on exit; ``discard`` also removes its data and folder; ``iam``
+    enforces IAM (see :class:`Stack`)."""
+    stack = Stack(home, iam=iam)
     stack.start()
     try:
         yield stack

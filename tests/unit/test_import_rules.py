@@ -45,7 +45,7 @@ AWS_CLIENTS_AND_ENGINES = ("boto3", "botocore", "aiobotocore", "airflow", "moto"
 ENGINES_MAY_USE = frozenset({"operators.spark.local_runner"})
 # What several pipelines of operators share: top-level modules, and the VPC connection health
 # and ranking (the subnet operator and Spark tasks with Glue connections decide the same way).
-OPERATORS_SHARED = ("operators", "operators.links", "operators.s3_lifecycle")
+OPERATORS_SHARED = ("operators", "operators.links", "operators.s3_lifecycle", "operators.aws_errors")
 OPERATORS_SHARED_PACKAGES = ("operators.vpc",)
 
 

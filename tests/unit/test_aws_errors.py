@@ -1,0 +1,27 @@
+"""operators/aws_errors.py: which AWS errors are a missing permission (no retry mends them)."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from operators.aws_errors import missing_permission
+
+
+def client_error(code: str, message: str = "m") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "Op")
+
+
+@pytest.mark.parametrize(
+    "code", ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"]
+)
+def test_each_services_refusal_is_a_missing_permission(code):
+    assert missing_permission(client_error(code, "User: u is not authorized")) == "User: u is not authorized"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [client_error("ThrottlingException"), client_error("EntityNotFoundException"), ValueError("x"), RuntimeError()],
+)
+def test_other_errors_are_not(exc):
+    assert missing_permission(exc) is None
