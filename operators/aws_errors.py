@@ -9,6 +9,9 @@ STS), ``AccessDeniedException`` (JSON services: Glue, EMR Serverless, Secrets Ma
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 PERMISSION_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"})
 
 
@@ -21,3 +24,20 @@ def missing_permission(exc: BaseException) -> str | None:
     if error.get("Code") not in PERMISSION_CODES:
         return None
     return error.get("Message") or error.get("Code")
+
+
+@contextlib.contextmanager
+def failing_fast_on_missing_permission(task_id: str) -> Iterator[None]:
+    """Turn a refused permission into AirflowFailException (the task fails without retries),
+    naming what AWS refused; every other error, and a deferral, passes through as it is."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except AirflowFailException:
+        raise
+    except Exception as exc:
+        refused = missing_permission(exc)
+        if refused is None:
+            raise
+        raise AirflowFailException(f"{task_id}: AWS refused a call for lack of permission: {refused}") from exc

@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Param
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+from operators.aws_errors import failing_fast_on_missing_permission
 from operators.spark.arguments import (
     JOBS_ARCHIVE,
     emr_spark_submit_parameters,
@@ -211,13 +212,14 @@ class SparkScriptOperator(BaseOperator):
         self.log.info("Running spark_jobs/%s on platform %r with args %s", self.script, settings.platform, args)
         if settings.platform == "local":
             return self._run_local(settings, args)
-        if settings.platform == "glue":
-            self._vpc = self._choose_glue_connections(context, settings)
-        delegate = self._build_delegate(settings, args)
-        try:
-            result = _call_unguarded(delegate, "execute", context)
-        except TaskDeferred as deferred:
-            raise self._deferred_here(context, deferred, asdict(settings), args) from None
+        with failing_fast_on_missing_permission(self.task_id):  # no retry mends a policy
+            if settings.platform == "glue":
+                self._vpc = self._choose_glue_connections(context, settings)
+            delegate = self._build_delegate(settings, args)
+            try:
+                result = _call_unguarded(delegate, "execute", context)
+            except TaskDeferred as deferred:
+                raise self._deferred_here(context, deferred, asdict(settings), args) from None
         return self._result(settings, result)
 
     def _choose_glue_connections(self, context: Any, settings: SparkPlatformSettings) -> tuple[list[str], str] | None:

@@ -30,7 +30,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from operators.aws_errors import missing_permission
+from operators.aws_errors import failing_fast_on_missing_permission
 from operators.vpc.choice import choose_connections
 from operators.vpc.health import CONNECTION_ARG, CallCounter
 from operators.vpc.ranking import STRATEGIES, Ranking, is_python_shell, job_workers
@@ -213,14 +213,8 @@ class GlueJobOnHealthiestSubnetOperator(BaseOperator):
             self._validate()
         except ValueError as exc:  # a setting no retry can mend: fail now, without retries
             raise AirflowFailException(str(exc)) from exc
-        try:
+        with failing_fast_on_missing_permission(self.task_id):  # no retry mends a policy
             return self._execute(context)
-        except Exception as exc:
-            refused = missing_permission(exc)
-            if refused is None:
-                raise
-            # No retry mends a policy: fail now, naming what is missing.
-            raise AirflowFailException(f"{self.task_id}: AWS refused a call for lack of permission: {refused}") from exc
 
     def _execute(self, context: Any) -> Any:
         ti = context["ti"]

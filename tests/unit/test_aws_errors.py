@@ -25,3 +25,21 @@ def test_each_services_refusal_is_a_missing_permission(code):
 )
 def test_other_errors_are_not(exc):
     assert missing_permission(exc) is None
+
+
+def test_a_refused_permission_fails_the_task_without_retries_and_other_errors_pass():
+    from datetime import timedelta
+
+    from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+    from operators.aws_errors import failing_fast_on_missing_permission
+
+    with pytest.raises(AirflowFailException, match="t1: AWS refused a call for lack of permission: no glue:GetJob"):
+        with failing_fast_on_missing_permission("t1"):
+            raise client_error("AccessDeniedException", "no glue:GetJob")
+    with pytest.raises(ClientError, match="Throttling"):
+        with failing_fast_on_missing_permission("t1"):
+            raise client_error("ThrottlingException", "slow down")
+    with pytest.raises(TaskDeferred):  # a deferral is not an error
+        with failing_fast_on_missing_permission("t1"):
+            raise TaskDeferred(trigger=None, method_name="m", timeout=timedelta(seconds=1))
