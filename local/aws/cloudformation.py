@@ -114,29 +114,28 @@ class GlueJob(_Created, CloudFormationModel):
     def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.glue.models import glue_backends
 
-        p = props
         glue_backends[account_id][region_name].create_job(
             name=resource_name,
-            role=p["Role"],
-            command=p["Command"],
-            description=p.get("Description"),
-            log_uri=p.get("LogUri"),
-            execution_property=p.get("ExecutionProperty"),
-            default_arguments=p.get("DefaultArguments"),
-            non_overridable_arguments=p.get("NonOverridableArguments"),
-            connections=p.get("Connections"),
-            max_retries=p.get("MaxRetries"),
-            allocated_capacity=p.get("AllocatedCapacity"),
-            timeout=p.get("Timeout"),
-            max_capacity=p.get("MaxCapacity"),
-            security_configuration=p.get("SecurityConfiguration"),
-            tags=p.get("Tags") or {},
-            notification_property=p.get("NotificationProperty"),
-            glue_version=p.get("GlueVersion"),
-            number_of_workers=_int(p.get("NumberOfWorkers")),
-            worker_type=p.get("WorkerType"),
+            role=props["Role"],
+            command=props["Command"],
+            description=props.get("Description"),
+            log_uri=props.get("LogUri"),
+            execution_property=props.get("ExecutionProperty"),
+            default_arguments=props.get("DefaultArguments"),
+            non_overridable_arguments=props.get("NonOverridableArguments"),
+            connections=props.get("Connections"),
+            max_retries=props.get("MaxRetries"),
+            allocated_capacity=props.get("AllocatedCapacity"),
+            timeout=props.get("Timeout"),
+            max_capacity=props.get("MaxCapacity"),
+            security_configuration=props.get("SecurityConfiguration"),
+            tags=props.get("Tags") or {},
+            notification_property=props.get("NotificationProperty"),
+            glue_version=props.get("GlueVersion"),
+            number_of_workers=_int(props.get("NumberOfWorkers")),
+            worker_type=props.get("WorkerType"),
             code_gen_configuration_nodes=None,
-            execution_class=p.get("ExecutionClass"),
+            execution_class=props.get("ExecutionClass"),
             source_control_details=None,
         )
         return cls(resource_name)
@@ -152,18 +151,17 @@ class EmrServerlessApplication(_Created, CloudFormationModel):
     def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.emrserverless.models import emrserverless_backends
 
-        p = props
-        auto_start = p.get("AutoStartConfiguration")
-        auto_stop = p.get("AutoStopConfiguration")
-        capacity = p.get("MaximumCapacity")
+        auto_start = props.get("AutoStartConfiguration")
+        auto_stop = props.get("AutoStopConfiguration")
+        capacity = props.get("MaximumCapacity")
         app = emrserverless_backends[account_id][region_name].create_application(
             name=resource_name,
-            release_label=p["ReleaseLabel"],
-            application_type=p["Type"],
+            release_label=props["ReleaseLabel"],
+            application_type=props["Type"],
             client_token=None,
             initial_capacity=None,
             maximum_capacity={k.lower(): v for k, v in capacity.items()} if capacity else None,
-            tags=_tag_dict(p.get("Tags")),
+            tags=_tag_dict(props.get("Tags")),
             auto_start_configuration={"enabled": _bool(auto_start.get("Enabled", True))} if auto_start else None,
             auto_stop_configuration=(
                 {
@@ -175,7 +173,7 @@ class EmrServerlessApplication(_Created, CloudFormationModel):
             ),
             network_configuration=None,
         )
-        app.architecture = p.get("Architecture", "X86_64")
+        app.architecture = props.get("Architecture", "X86_64")
         return cls(app.id, ApplicationId=app.id, Arn=app.arn)
 
 
@@ -187,8 +185,9 @@ class SnsSubscription(_Created, CloudFormationModel):
     def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.sns.models import sns_backends
 
-        p = props
-        subscription = sns_backends[account_id][region_name].subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"])
+        subscription = sns_backends[account_id][region_name].subscribe(
+            props["TopicArn"], props["Endpoint"], props["Protocol"]
+        )
         return cls(subscription.arn)
 
 
@@ -215,17 +214,16 @@ class SecretsManagerSecret(_Created, CloudFormationModel):
     def create(cls, resource_name: str, props: dict, account_id: str, region_name: str) -> _Created:
         from moto.secretsmanager.models import secretsmanager_backends
 
-        p = props
-        if "GenerateSecretString" in p:
+        if "GenerateSecretString" in props:
             raise NotImplementedError("GenerateSecretString is not supported by the local stack")
         backend = secretsmanager_backends[account_id][region_name]
         backend.create_secret(
             name=resource_name,
-            secret_string=p.get("SecretString"),
+            secret_string=props.get("SecretString"),
             secret_binary=None,
-            description=p.get("Description"),
-            tags=p.get("Tags"),
-            kms_key_id=p.get("KmsKeyId"),
+            description=props.get("Description"),
+            tags=props.get("Tags"),
+            kms_key_id=props.get("KmsKeyId"),
             client_request_token=None,
             replica_regions=[],
             force_overwrite=False,

@@ -25,7 +25,7 @@ Everything else (buckets and their rules, Glue's security group, the connections
 EMR Serverless application, topic, sender identity, roles, policies and the Variables'
 secrets) is the template's.
 
-The world is described by plain data (``SUBNETS``, ``CONNECTIONS``) so tests and
+The world is described by plain data (``SUBNETS``) so tests and
 benchmarks can reason about what they should see. ``seed()`` returns the created ids.
 """
 
@@ -82,6 +82,11 @@ SUBNETS: tuple[SubnetSpec, ...] = (
 
 def connection_name(subnet_key: str) -> str:
     return f"glue-net-{subnet_key}"
+
+
+def candidate_connections() -> list[str]:
+    """Every subnet's connection, in SUBNETS order (the template's candidates)."""
+    return [connection_name(spec.key) for spec in SUBNETS]
 
 
 def client(service: str, endpoint_url: str, keys: tuple[str, str] | None = None):
@@ -180,7 +185,7 @@ def template_parameters(network: dict) -> dict:
         "GlueSubnetCount": len(subnets),
         "GlueSubnetIds": [s["subnet_id"] for s in subnets],
         "GlueSubnetZones": [s["zone"] for s in subnets],
-        "GlueConnectionNames": [connection_name(spec.key) for spec in SUBNETS],
+        "GlueConnectionNames": candidate_connections(),
         "SubnetFailoverJobOtherConnections": [UNMANAGED_CONNECTION],
         "S3EndpointRouteTableIds": [network["route_tables"]["s3-endpoint"]],
         "SenderEmail": SES_SENDER,
@@ -258,7 +263,7 @@ def seed(endpoint_url: str) -> dict:
         "mwaa_execution_role_arn": mwaa_role_arn,
         "hold_script": f"s3://{outputs['ArtifactsBucket']}/{HOLD_SCRIPT_KEY}",
         "network": network,
-        "glue_connections": [connection_name(spec.key) for spec in SUBNETS],
+        "glue_connections": candidate_connections(),
         "glue_unmanaged_connection": UNMANAGED_CONNECTION,
         "glue_subnet_demo_job": outputs["SubnetFailoverJobName"],
         "sns_topic_arn": topic_arn,

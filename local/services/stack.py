@@ -387,7 +387,7 @@ def stack_variables(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
     """
     seeded = info["seed"]
     pg = info["postgres"]
-    variables = {
+    return {
         "spark_platform": "local",
         "spark_platform_config": json.dumps(spark_platform_config(info, jars_dir)),
         "pipelines_data_uri": f"s3://{seeded['buckets']['data']}",
@@ -439,7 +439,6 @@ def stack_variables(info: dict, jars_dir: Path = JARS) -> dict[str, str]:
             }
         ),
     }
-    return variables
 
 
 def publish_variables(
